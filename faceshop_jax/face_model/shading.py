@@ -1,0 +1,43 @@
+"""Lambertian shading under 2nd-order spherical-harmonic illumination (Deep3DFaceRecon's constants).
+
+colour_c = albedo_c · Σ_b γ_{c,b} Y_b(n) with γ = 27 coefficients, channel-major (γ[9c + b]), and an
+ambient 0.8 added to each channel's DC term, so γ = 0 is a soft white ambient light.
+"""
+import math
+
+import chex
+import jax.numpy as jnp
+
+AMBIENT = 0.8
+_A = (math.pi, 2 * math.pi / math.sqrt(3.0), 2 * math.pi / math.sqrt(8.0))
+_C = (1 / math.sqrt(4 * math.pi), math.sqrt(3.0) / math.sqrt(4 * math.pi),
+      3 * math.sqrt(5.0) / math.sqrt(12 * math.pi))
+
+
+def sh_basis(normals: jnp.ndarray) -> jnp.ndarray:
+  """The 9 irradiance-weighted SH basis values [..., 9] at unit normals [..., 3]."""
+  x, y, z = normals[..., 0], normals[..., 1], normals[..., 2]
+  a0c0, a1c1, a2c2 = _A[0] * _C[0], _A[1] * _C[1], _A[2] * _C[2]
+  return jnp.stack([
+      jnp.full_like(x, a0c0),
+      -a1c1 * y,
+      a1c1 * z,
+      -a1c1 * x,
+      a2c2 * x * y,
+      -a2c2 * y * z,
+      a2c2 / (2 * math.sqrt(3.0)) * (3 * z**2 - 1),
+      -a2c2 * x * z,
+      a2c2 / 2 * (x**2 - y**2),
+  ], axis=-1)
+
+
+def irradiance(normals: jnp.ndarray, gamma: jnp.ndarray) -> jnp.ndarray:
+  """Per-channel irradiance [..., N, 3] at normals [..., N, 3] under gamma [..., 27]."""
+  chex.assert_shape(gamma, (..., 27))
+  lights = gamma.reshape(gamma.shape[:-1] + (3, 9)).at[..., 0].add(AMBIENT)
+  return jnp.einsum('...nb,...cb->...nc', sh_basis(normals), lights)
+
+
+def shade(albedo: jnp.ndarray, normals: jnp.ndarray, gamma: jnp.ndarray) -> jnp.ndarray:
+  """Lambertian colour [..., N, 3] of albedo [..., N, 3] at normals [..., N, 3] under gamma [..., 27]."""
+  return albedo * irradiance(normals, gamma)

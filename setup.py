@@ -1,0 +1,38 @@
+"""faceshop_jax: explicitly controllable 3D-aware portrait generation (3DFaceShop) in JAX/Flax."""
+import setuptools
+
+# Versions known to install together on Python 3.11 (see BUILD.md); jax[cuda12] / jax[tpu] replace
+# the CPU wheel on accelerators.
+INSTALL_REQUIRES = [
+    'jax==0.10.2',
+    'jaxlib==0.10.2',
+    'flax==0.12.8',
+    'optax==0.2.8',
+    'orbax-checkpoint==0.12.8',
+    'chex==0.1.92',
+    'tensorflow-datasets==4.9.10',
+    'importlib_resources>=6',  # tfds imports it without declaring it
+    'array_record==0.8.6',
+    'grain==0.2.18',
+    'clu==0.0.12',
+    'tensorboardX==2.6.5',  # clu summaries without TensorFlow
+    'ml_collections==1.1.0',
+    'absl-py>=2.1',
+    'numpy==2.4.6',
+    'pillow==13.0.0',
+    'scipy>=1.13',  # .mat loading (BFM); jax needs it anyway
+]
+
+setuptools.setup(
+    name='faceshop_jax',
+    version='0.1.0',
+    description=__doc__,
+    python_requires='>=3.11',
+    packages=setuptools.find_packages(include=['faceshop_jax*', 'data_pipelines*', 'configs*']),
+    package_data={'faceshop_jax.face_model': ['assets/*.npz', 'assets/*.md']},
+    install_requires=INSTALL_REQUIRES,
+    extras_require={
+        'test': ['pytest>=8'],
+        'convert': ['torch==2.13.0'],
+    },
+)
