@@ -18,3 +18,6 @@ from faceshop_jax.face_model.model import vertex_normals
 from faceshop_jax.face_model.shading import irradiance
 from faceshop_jax.face_model.shading import sh_basis
 from faceshop_jax.face_model.shading import shade
+from faceshop_jax.face_model.render import face_vertices
+from faceshop_jax.face_model.render import FaceRender
+from faceshop_jax.face_model.render import render_face
