@@ -10,11 +10,14 @@ from faceshop_jax.face_model.model import Coefficients
 from faceshop_jax.face_model.model import FACE_CLASSES
 from faceshop_jax.face_model.model import FaceModel
 from faceshop_jax.face_model.model import five_points
+from faceshop_jax.face_model.model import LANDMARK_MIRROR
 from faceshop_jax.face_model.model import landmarks
 from faceshop_jax.face_model.model import NUM_CLASSES
 from faceshop_jax.face_model.model import pose
 from faceshop_jax.face_model.model import shape
 from faceshop_jax.face_model.model import vertex_normals
+from faceshop_jax.face_model.shading import gamma_from_irradiance
+from faceshop_jax.face_model.shading import gamma_from_lights
 from faceshop_jax.face_model.shading import irradiance
 from faceshop_jax.face_model.shading import sh_basis
 from faceshop_jax.face_model.shading import shade

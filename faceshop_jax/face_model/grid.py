@@ -16,6 +16,7 @@ from faceshop_jax import geometry
 from faceshop_jax import visualize
 from faceshop_jax.face_model import loaders
 from faceshop_jax.face_model import render
+from faceshop_jax.face_model import shading
 
 EXPRESSIONS = (
     ('neutral', {}),
@@ -26,19 +27,11 @@ EXPRESSIONS = (
 )
 
 
-def _light(dc, linear, tint=(1.0, 1.0, 1.0)) -> np.ndarray:
-  """27 SH coefficients: a DC offset and a band-1 (y, z, x) term per channel, tinted."""
-  per_channel = np.zeros(9, np.float32)
-  per_channel[0] = dc
-  per_channel[1:4] = linear
-  return np.concatenate([t * per_channel + (t - 1) * 0.8 * np.eye(9)[0] for t in tint])
-
-
-# Band-1 SH terms are (−y, z, −x)·const: negative coefficients light from +y (above) / +x (left).
+# (title, direction toward the light, light colour, ambient): turned into SH by gamma_from_lights.
 LIGHTS = (
-    ('key light from the left', _light(0.0, (0.0, 0.1, -0.35))),
-    ('warm light from above', _light(0.1, (-0.35, 0.1, 0.0), tint=(1.1, 0.9, 0.7))),
-    ('low-key from the right', _light(-0.35, (0.1, 0.0, 0.45))),
+    ('key light from the left', (1.0, 0.2, 0.6), (0.9, 0.9, 0.9), 0.3),
+    ('warm light from above', (0.0, 1.0, 0.5), (1.0, 0.8, 0.55), 0.3),
+    ('low-key from the right', (-1.0, 0.0, 0.3), (0.8, 0.8, 0.8), 0.08),
 )
 VIEWS = (('yaw −0.6', (-0.6, 0.0)), ('yaw +0.6', (0.6, 0.0)), ('pitch +0.3, yaw 0.3', (0.3, 0.3)))
 
@@ -51,7 +44,8 @@ def grid_coefficients(model, identities: int, seed: int):
   columns = []  # (title, expression [n_exp], gamma [27], (yaw, pitch))
   for title, weights in EXPRESSIONS:
     columns.append((title, model.expression_coefficients(weights), np.zeros(27), (0.0, 0.0)))
-  for title, gamma in LIGHTS:
+  for title, direction, colour, ambient in LIGHTS:
+    gamma = shading.gamma_from_lights(jnp.array([direction]), jnp.array([colour]), jnp.full(3, ambient))
     columns.append((title, jnp.zeros(model.n_exp), gamma, (0.0, 0.0)))
   for title, yaw_pitch in VIEWS:
     columns.append((title, jnp.zeros(model.n_exp), np.zeros(27), yaw_pitch))
@@ -90,7 +84,7 @@ def main(argv=None):
   picture = render_grid(loaders.load_embedded(), args.identities, args.size, args.seed)
   visualize.save_png(args.out, picture)
   print(f'Wrote {args.out} ({picture.shape[1]}x{picture.shape[0]}): rows = identities + label maps; '
-        'columns = ' + ', '.join(t for t, _ in EXPRESSIONS) + ' | ' + ', '.join(t for t, _ in LIGHTS)
+        'columns = ' + ', '.join(t for t, _ in EXPRESSIONS) + ' | ' + ', '.join(light[0] for light in LIGHTS)
         + ' | ' + ', '.join(t for t, _ in VIEWS))
 
 

@@ -41,3 +41,52 @@ def irradiance(normals: jnp.ndarray, gamma: jnp.ndarray) -> jnp.ndarray:
 def shade(albedo: jnp.ndarray, normals: jnp.ndarray, gamma: jnp.ndarray) -> jnp.ndarray:
   """Lambertian colour [..., N, 3] of albedo [..., N, 3] at normals [..., N, 3] under gamma [..., 27]."""
   return albedo * irradiance(normals, gamma)
+
+
+def _fibonacci_sphere(n: int) -> jnp.ndarray:
+  """[n, 3] nearly uniform unit vectors."""
+  i = jnp.arange(n, dtype=jnp.float32) + 0.5
+  z = 1.0 - 2.0 * i / n
+  phi = math.pi * (3.0 - math.sqrt(5.0)) * i
+  r = jnp.sqrt(1.0 - z * z)
+  return jnp.stack([r * jnp.cos(phi), r * jnp.sin(phi), z], axis=-1)
+
+
+def gamma_from_irradiance(irradiance_fn, num_normals: int = 1024) -> jnp.ndarray:
+  """The 27 SH coefficients whose irradiance best fits irradiance_fn on the unit sphere.
+
+  A least-squares fit over uniform normals, which for an orthogonal basis is the SH projection, so
+  any irradiance in the span of the 9 basis functions is recovered exactly.
+
+  Args:
+    irradiance_fn: maps unit normals [S, 3] to per-channel irradiance [..., S, 3].
+    num_normals: sphere samples of the fit.
+
+  Returns:
+    gamma [..., 27], channel-major, net of the 0.8 ambient that `irradiance` adds back.
+  """
+  normals = _fibonacci_sphere(num_normals)
+  projection = jnp.linalg.pinv(sh_basis(normals))  # [9, S]
+  coeffs = jnp.einsum('bs,...sc->...cb', projection, irradiance_fn(normals))  # [..., 3, 9]
+  coeffs = coeffs.at[..., 0].add(-AMBIENT)
+  return coeffs.reshape(coeffs.shape[:-2] + (27,))
+
+
+def gamma_from_lights(directions: jnp.ndarray, colours: jnp.ndarray,
+                      ambient: jnp.ndarray) -> jnp.ndarray:
+  """SH coefficients [..., 27] of K directional lights plus an ambient term.
+
+  The Lambertian irradiance Σ_k colour_k · max(0, n·d_k) + ambient, projected onto the 9 SH bands.
+
+  Args:
+    directions: [..., K, 3] directions toward the lights (normalised here), world frame.
+    colours: [..., K, 3] RGB intensity of each light.
+    ambient: [..., 3] RGB ambient irradiance.
+  """
+  directions = directions / jnp.linalg.norm(directions, axis=-1, keepdims=True)
+
+  def irradiance_fn(normals):  # [S, 3] -> [..., S, 3]
+    cosines = jnp.maximum(jnp.einsum('sd,...kd->...sk', normals, directions), 0.0)
+    return jnp.einsum('...sk,...kc->...sc', cosines, colours) + ambient[..., None, :]
+
+  return gamma_from_irradiance(irradiance_fn)

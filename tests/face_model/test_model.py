@@ -114,3 +114,21 @@ def test_bad_arrays_are_named(tiny_face_model):
   arrays['tex_basis'] = arrays['tex_basis'][:5]
   with pytest.raises(ValueError, match='tex_basis has shape'):
     face_model.from_arrays(arrays)
+
+
+def test_gamma_fit_recovers_an_irradiance_in_the_sh_span():
+  gamma = jnp.asarray(np.random.default_rng(5).normal(scale=0.3, size=27), jnp.float32)
+  fitted = face_model.gamma_from_irradiance(lambda n: face_model.irradiance(n, gamma))
+  np.testing.assert_allclose(fitted, gamma, atol=1e-4)
+
+
+def test_directional_light_is_brightest_facing_it():
+  direction = jnp.array([[0.6, 0.0, 0.8]])
+  gamma = face_model.gamma_from_lights(direction, jnp.array([[1.0, 0.5, 0.25]]), jnp.full(3, 0.2))
+  facing = face_model.irradiance(direction, gamma)[0]
+  away = face_model.irradiance(-direction, gamma)[0]
+  # Band-2 SH approximates the clamped cosine to within ~10% of its peak (Ramamoorthi & Hanrahan).
+  np.testing.assert_allclose(facing, 0.2 + jnp.array([1.0, 0.5, 0.25]), atol=0.1)
+  np.testing.assert_allclose(away, 0.2, atol=0.1)
+  batched = face_model.gamma_from_lights(jnp.ones((4, 2, 3)), jnp.ones((4, 2, 3)), jnp.ones((4, 3)))
+  assert batched.shape == (4, 27)
