@@ -23,4 +23,6 @@ from faceshop_jax.face_model.shading import sh_basis
 from faceshop_jax.face_model.shading import shade
 from faceshop_jax.face_model.render import face_vertices
 from faceshop_jax.face_model.render import FaceRender
+from faceshop_jax.face_model.render import MeshRender
+from faceshop_jax.face_model.render import render_mesh
 from faceshop_jax.face_model.render import render_face

@@ -15,16 +15,14 @@ from faceshop_jax.face_model import shading
 
 
 @flax.struct.dataclass
-class FaceRender:
-  """What render_face returns; every field is batched.
+class MeshRender:
+  """A rasterized, colour-interpolated and labelled mesh; every field is batched.
 
   Attributes:
-    image: [B, H, W, 3] SH-shaded colour, linear (not clipped, so gradients stay); zero off the face.
+    image: [B, H, W, C] interpolated vertex colours (not clipped, so gradients stay); zero off the mesh.
     mask: [B, H, W] float, 1 where the mesh covers the pixel (B of the paper).
-    depth: [B, H, W] camera z of the visible surface, 0 off the face.
-    labels: [B, H, W] int32 semantic class (face_model.CLASS_NAMES), 0 (background) off the face.
-    landmarks: [B, 68, 2] projected 68 landmarks in pixels (pixel centres at half-integers).
-    landmarks_3d: [B, 68, 3] the landmarks in world coordinates.
+    depth: [B, H, W] camera z of the visible surface, 0 off the mesh.
+    labels: [B, H, W] int32 semantic class (face_model.CLASS_NAMES), 0 (background) off the mesh.
     fragments: the rasterizer's output, for further interpolation (e.g. image flow).
     screen_xy: [B, N, 2] and vertex_depth [B, N]: the projected vertices.
   """
@@ -32,11 +30,48 @@ class FaceRender:
   mask: jax.Array
   depth: jax.Array
   labels: jax.Array
-  landmarks: jax.Array
-  landmarks_3d: jax.Array
   fragments: raster.Fragments
   screen_xy: jax.Array
   vertex_depth: jax.Array
+
+
+@flax.struct.dataclass
+class FaceRender(MeshRender):
+  """A MeshRender of a 3DMM face, with its landmarks.
+
+  Attributes:
+    landmarks: [B, 68, 2] projected 68 landmarks in pixels (pixel centres at half-integers).
+    landmarks_3d: [B, 68, 3] the landmarks in world coordinates.
+  """
+  landmarks: jax.Array
+  landmarks_3d: jax.Array
+
+
+def render_mesh(vertices: jax.Array, colours: jax.Array, vertex_labels: jax.Array,
+                triangles: jax.Array, camera: jax.Array, size: int | tuple[int, int]) -> MeshRender:
+  """Renders a batch of meshes that share one topology.
+
+  Args:
+    vertices: [B, N, 3] world positions.
+    colours: [B, N, C] per-vertex colours (or any attribute to interpolate).
+    vertex_labels: [N] int semantic class per vertex; a pixel takes the label of its triangle's
+      nearest vertex (largest barycentric weight).
+    triangles: [T, 3] int32.
+    camera: [B, 25] EG3D camera labels (or [25], shared).
+    size: image size, an int (square) or (height, width); static.
+  """
+  height, width = (size, size) if isinstance(size, int) else size
+  chex.assert_rank(vertices, 3)
+  camera = jnp.broadcast_to(camera, (vertices.shape[0], geometry.LABEL_SIZE))
+  screen_xy, depth = geometry.project_points(vertices, camera, height, width)
+  fragments = raster.rasterize(screen_xy, depth, triangles, height, width)
+  mask = fragments.mask
+  image = raster.interpolate(colours, triangles, fragments)
+  corner_labels = vertex_labels[triangles[jnp.maximum(fragments.triangle_id, 0)]]
+  nearest = jnp.argmax(fragments.barycentrics, axis=-1)[..., None]
+  labels = jnp.where(mask, jnp.take_along_axis(corner_labels, nearest, axis=-1)[..., 0], 0)
+  return MeshRender(image=image, mask=mask.astype(image.dtype), depth=fragments.depth,
+                    labels=labels, fragments=fragments, screen_xy=screen_xy, vertex_depth=depth)
 
 
 def face_vertices(model: model_lib.FaceModel, coeffs: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -62,26 +97,8 @@ def render_face(model: model_lib.FaceModel, coeffs: jax.Array, camera: jax.Array
   Returns:
     FaceRender.
   """
-  height, width = (size, size) if isinstance(size, int) else size
   chex.assert_rank(coeffs, 2)
-  batch = coeffs.shape[0]
-  camera = jnp.broadcast_to(camera, (batch, geometry.LABEL_SIZE))
   vertices, colours = face_vertices(model, coeffs)
-  screen_xy, depth = geometry.project_points(vertices, camera, height, width)
-  fragments = raster.rasterize(screen_xy, depth, model.triangles, height, width)
-  mask = fragments.mask
-  image = raster.interpolate(colours, model.triangles, fragments)
-  # A pixel takes the label of its triangle's nearest vertex (largest barycentric weight).
-  corner_labels = model.vertex_labels[model.triangles[jnp.maximum(fragments.triangle_id, 0)]]
-  nearest = jnp.argmax(fragments.barycentrics, axis=-1)[..., None]
-  labels = jnp.where(mask, jnp.take_along_axis(corner_labels, nearest, axis=-1)[..., 0], 0)
-  return FaceRender(
-      image=image,
-      mask=mask.astype(image.dtype),
-      depth=fragments.depth,
-      labels=labels,
-      landmarks=jnp.take(screen_xy, model.landmarks68, axis=1),
-      landmarks_3d=model_lib.landmarks(model, vertices),
-      fragments=fragments,
-      screen_xy=screen_xy,
-      vertex_depth=depth)
+  mesh = render_mesh(vertices, colours, model.vertex_labels, model.triangles, camera, size)
+  return FaceRender(**vars(mesh), landmarks=jnp.take(mesh.screen_xy, model.landmarks68, axis=1),
+                    landmarks_3d=model_lib.landmarks(model, vertices))
