@@ -17,8 +17,8 @@ Design:
      triangles of any size are rasterized exactly: a small triangle costs one tile, a full-screen
      one costs H * W / tile_area items.
   3. Z-buffer, two sweeps over the same work list: scatter-max of 1/z (nearest wins), then
-     scatter-min of the triangle index among covered candidates whose 1/z equals the buffer (exact
-     depth ties go to the lowest index: deterministic).
+     scatter-min of the triangle index among covered candidates whose 1/z equals the buffer (to a
+     relative 2^-20; ties go to the lowest index: deterministic).
   4. Differentiable resolve: the barycentrics and depth of each pixel are recomputed from its
      winning triangle's vertices with plain JAX ops, so gradients reach screen_xy and depth as in
      nvdiffrast; visibility changes themselves carry no gradient.
@@ -39,8 +39,8 @@ from jax import lax
 import jax.numpy as jnp
 
 DEFAULT_NEAR = 1e-3
-DEFAULT_TILE = (4, 4)
-DEFAULT_CHUNK = 2048
+DEFAULT_TILE = (8, 8)
+DEFAULT_CHUNK = 4096
 
 
 @flax.struct.dataclass
@@ -180,8 +180,9 @@ def _visible_triangles(screen_xy, depth, triangles, height, width, near, cull_ba
 
   def resolve(k, id_buffer):
     pixel, inv_z, owner = candidates(k)
-    # The same ops recompute the same 1/z bit for bit, so equality selects the nearest.
-    hit = inv_z == inv_z_buffer[jnp.minimum(pixel, n_pixels - 1)]
+    # The same ops recompute the same 1/z, so this selects the nearest; the 2^-20 slack guards
+    # against a backend fusing the two sweeps differently (it only matters for z-fighting).
+    hit = inv_z >= inv_z_buffer[jnp.minimum(pixel, n_pixels - 1)] * (1.0 - 2.0**-20)
     return id_buffer.at[jnp.where(hit, pixel, n_pixels)].min(owner, mode='drop')
 
   ids = lax.fori_loop(0, n_chunks, resolve, jnp.full(n_pixels, n_triangles, jnp.int32))
@@ -190,9 +191,18 @@ def _visible_triangles(screen_xy, depth, triangles, height, width, near, cull_ba
 
 
 def _gather_triangles(values, triangles, triangle_id):
-  """values [B, V, ...] of the 3 vertices of each pixel's triangle: [B, H, W, 3, ...]."""
-  per_triangle = values[:, triangles]  # [B, T, 3, ...]
-  return jax.vmap(lambda v, t: v[t])(per_triangle, jnp.maximum(triangle_id, 0))
+  """values [B, V, C] at the 3 vertices of each pixel's triangle: [3, C, B, H, W].
+
+  One row gather of 3 * C contiguous values per pixel is much faster than per-vertex gathers; the
+  result is made component-major because XLA:CPU is slow on short minor axes, chiefly in the
+  backward pass (pads and reductions along them).
+  """
+  batch, _, channels = values.shape
+  n_triangles = triangles.shape[0]
+  per_triangle = values[:, triangles].reshape(batch * n_triangles, 3 * channels)
+  index = jnp.maximum(triangle_id, 0) + n_triangles * jnp.arange(batch)[:, None, None]
+  rows = per_triangle[index.reshape(-1)]  # [B*H*W, 3*C]
+  return rows.T.reshape((3, channels) + triangle_id.shape)
 
 
 def rasterize(screen_xy: jax.Array,
@@ -228,21 +238,22 @@ def rasterize(screen_xy: jax.Array,
       lax.stop_gradient(screen_xy), lax.stop_gradient(depth), triangles, height, width, near,
       cull_backfaces, tile, chunk)
   mask = triangle_id >= 0
-  xy = _gather_triangles(screen_xy, triangles, triangle_id)  # [B, H, W, 3, 2]
-  z = jnp.where(mask[..., None], _gather_triangles(depth, triangles, triangle_id), 1.0)
+  vertices = _gather_triangles(jnp.concatenate([screen_xy, depth[..., None]], axis=-1),
+                              triangles, triangle_id)  # [3, 3, B, H, W]: vertex, (x, y, z)
   col, row = jnp.meshgrid(jnp.arange(width) + 0.5, jnp.arange(height) + 0.5)
-  p = jnp.stack([col, row], axis=-1)[:, :, None]  # [H, W, 1, 2]
-  # Screen-space barycentric i is the signed area of (pixel, next vertex, vertex after) / total.
-  a, b = jnp.roll(xy, -1, axis=-2) - p, jnp.roll(xy, -2, axis=-2) - p
-  areas = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]  # [B, H, W, 3]
-  area2 = jnp.where(mask, jnp.sum(areas, axis=-1), 1.0)
+  # Per-vertex lists, not a size-3 axis: XLA:CPU reduces short minor axes very slowly.
+  x = [vertices[k, 0] - col for k in range(3)]
+  y = [vertices[k, 1] - row for k in range(3)]
+  z = [jnp.where(mask, vertices[k, 2], 1.0) for k in range(3)]
+  # Screen-space barycentric k is the signed area of (pixel, vertex k+1, vertex k+2) / total.
+  areas = [x[(k + 1) % 3] * y[(k + 2) % 3] - y[(k + 1) % 3] * x[(k + 2) % 3] for k in range(3)]
+  area2 = jnp.where(mask, areas[0] + areas[1] + areas[2], 1.0)
   # Perspective correction: camera-space weights are proportional to screen weights / z.
-  w = areas / (area2[..., None] * z)
-  inv_depth = jnp.sum(w, axis=-1)
-  inv_depth_safe = jnp.where(mask, inv_depth, 1.0)
-  barycentrics = jnp.where(mask[..., None], w / inv_depth_safe[..., None], 0.0)
+  w = [areas[k] / (area2 * z[k]) for k in range(3)]
+  inv_depth = jnp.where(mask, w[0] + w[1] + w[2], 1.0)
+  barycentrics = jnp.stack([jnp.where(mask, wk / inv_depth, 0.0) for wk in w], axis=-1)
   return Fragments(triangle_id=triangle_id, barycentrics=barycentrics,
-                   depth=jnp.where(mask, 1.0 / inv_depth_safe, 0.0))
+                   depth=jnp.where(mask, 1.0 / inv_depth, 0.0))
 
 
 def interpolate(attributes: jax.Array, triangles: jax.Array, fragments: Fragments) -> jax.Array:
@@ -262,5 +273,7 @@ def interpolate(attributes: jax.Array, triangles: jax.Array, fragments: Fragment
     attributes = jnp.broadcast_to(attributes, (batch,) + attributes.shape)
   chex.assert_rank(attributes, 3)
   chex.assert_equal(attributes.shape[0], batch)
-  values = _gather_triangles(attributes, triangles, fragments.triangle_id)  # [B, H, W, 3, C]
-  return jnp.einsum('bhwk,bhwkc->bhwc', fragments.barycentrics, values)
+  values = _gather_triangles(attributes, triangles, fragments.triangle_id)  # [3, C, B, H, W]
+  bary = [fragments.barycentrics[..., k] for k in range(3)]
+  channels = [bary[0] * v[0] + bary[1] * v[1] + bary[2] * v[2] for v in values.swapaxes(0, 1)]
+  return jnp.stack(channels, axis=-1)
