@@ -23,9 +23,18 @@ COEFFICIENT_SUFFIXES = ('.npy', '.npz', '.mat')
 
 
 class ArrayRecordBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-  """A GeneratorBasedBuilder that writes array_record unless told otherwise."""
+  """A GeneratorBasedBuilder that writes array_record unless told otherwise.
+
+  A builder without named configs reads inputs that only its config names: it says so, and how to
+  pass one, instead of failing later on a missing attribute.
+  """
 
   def __init__(self, *, file_format: str = 'array_record', **kwargs):
+    if not self.BUILDER_CONFIGS and kwargs.get('config') is None:
+      raise ValueError(
+          f'{type(self).__name__} has no named configs: pass config={type(self).__name__}Config(...) '
+          'naming its inputs, e.g. tfds.builder(..., config=...) or '
+          f'{type(self).__name__}(data_dir=..., config=...).')
     super().__init__(file_format=file_format, **kwargs)
 
 

@@ -8,6 +8,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from faceshop_jax import geometry
 from faceshop_jax.raster import rasterizer
 
 
@@ -45,9 +46,8 @@ def image_flow(screen_xy_a: jax.Array,
   projected = rasterizer.interpolate(homogeneous, triangles, fragments_a)  # [B, H, W, 3]
   mask = fragments_a.mask
   height, width = mask.shape[1:]
-  col, row = jnp.meshgrid(jnp.arange(width) + 0.5, jnp.arange(height) + 0.5)
   w = jnp.where(mask, projected[..., 2], 1.0)[..., None]
-  flow = projected[..., :2] / w - jnp.stack([col, row], axis=-1)
+  flow = projected[..., :2] / w - geometry.pixel_centers(height, width)
   return jnp.where(mask[..., None], flow, 0.0), mask
 
 

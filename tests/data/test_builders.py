@@ -1,6 +1,8 @@
 """The tfds builders: what is written is what is read back, and bad inputs are named."""
+import importlib
 import json
 import os
+import sys
 
 import fake_portraits  # tests/data/fake_portraits.py
 import numpy as np
@@ -178,3 +180,26 @@ def test_hash_split_ignores_order_and_keeps_the_fraction():
   assert len(split['test']) == 10 and not set(split['test']) & set(split['train'])
   assert set(common.hash_split(keys[::-1], 0.25)['test']) == set(split['test'])
   assert 'test' not in common.hash_split(keys, 0.0)
+
+
+@pytest.mark.parametrize('builder', [builders.PortraitFolder, builders.CoefficientSets])
+def test_builders_without_named_configs_ask_for_one(tmp_path, builder):
+  with pytest.raises(ValueError, match='has no named configs: pass config='):
+    builder(data_dir=str(tmp_path))
+
+
+def test_synthetic_builder_renders_the_real_world(tmp_path, monkeypatch):
+  # The session's fake renderer may be installed: build with the real one.
+  monkeypatch.delitem(sys.modules, synthetic_portraits.RENDERER_MODULE, raising=False)
+  portraits = importlib.import_module(synthetic_portraits.RENDERER_MODULE)
+  assert portraits.__file__.endswith(os.path.join('synthetic', 'portraits.py'))
+  config = synthetic_portraits.SyntheticPortraitsConfig.sized(resolution=32, train_count=3,
+                                                              test_count=1)
+  builder = synthetic_portraits.SyntheticPortraits(data_dir=str(tmp_path), config=config)
+  builder.download_and_prepare()
+  record = builder.as_data_source('train')[0]
+  assert record['image'].shape == (32, 32, 3) and record['parsing'].shape == (32, 32)
+  (expected,) = portraits.generate_records([record['seed']], 32)
+  np.testing.assert_array_equal(record['image'], expected['image'])
+  np.testing.assert_array_equal(record['parsing'], expected['parsing'])
+  np.testing.assert_array_equal(record['coeffs'], expected['coeffs'])
