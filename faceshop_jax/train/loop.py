@@ -1,0 +1,145 @@
+"""The training loop every stage runs under: mesh, sharded state, one jitted step, checkpoints.
+
+  state = train_and_evaluate(config, workdir)
+
+resumes from the newest checkpoint in WORKDIR/checkpoints (state, data-iterator position and
+RNG), writes TensorBoard summaries to WORKDIR, and stops with NonFiniteLossError, naming the
+step and the loss term, if any metric becomes NaN or infinite; the last good checkpoint is kept
+(a state with a non-finite loss is never saved).
+"""
+import functools
+import json
+import math
+import os
+
+from absl import logging
+from clu import parameter_overview
+import jax
+import numpy as np
+
+from faceshop_jax.train import checkpoints as checkpoints_lib
+from faceshop_jax.train import mesh as mesh_lib
+from faceshop_jax.train import stage as stage_lib
+from faceshop_jax.train.writers import metric_writers
+from faceshop_jax.train.writers import periodic_actions
+
+
+class NonFiniteLossError(FloatingPointError):
+  """A loss term became NaN or infinite; training stopped before saving that state."""
+
+
+def _check_finite(step: int, metrics: dict[str, float], last_good: int | None, directory: str):
+  bad = {k: v for k, v in metrics.items() if not math.isfinite(v)}
+  if bad:
+    kept = (f'the last good checkpoint, step {last_good}, is kept in {directory}'
+            if last_good is not None else 'no checkpoint had been written yet')
+    raise NonFiniteLossError(
+        f'Step {step}: loss term(s) {", ".join(f"{k} = {v}" for k, v in sorted(bad.items()))} '
+        f'became non-finite; training stopped and {kept}. Lower the learning rate or check the '
+        'inputs of that term.')
+
+
+def _global_batch(batch: dict[str, np.ndarray], sharding) -> dict[str, jax.Array]:
+  """Host-local numpy batch -> global jax.Arrays sharded over 'data' (multi-host safe)."""
+  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
+          for k, v in batch.items()}
+
+
+def build_state(config, stage: stage_lib.Stage, mesh):
+  """The initial state, created directly in its shardings; returns (state, shardings)."""
+  constants = stage.init_constants(config)
+  init = functools.partial(stage.init_state, config)
+  rng = jax.random.PRNGKey(config.seed)
+  abstract = jax.eval_shape(init, rng, constants)
+  shardings = mesh_lib.tree_shardings(mesh, abstract, config.mesh.min_shard_size)
+  state = jax.jit(init, out_shardings=shardings)(rng, constants)
+  return state, shardings
+
+
+def make_train_step(config, stage: stage_lib.Stage, shardings, mesh):
+  """The stage's step, jitted once with donated state and the harness's shardings."""
+
+  def step(state, batch):
+    new_state, metrics = stage.train_step(config, state, batch, state.step_key())
+    return new_state.replace(step=state.step + 1), metrics
+
+  return jax.jit(step, in_shardings=(shardings, mesh_lib.batch_sharding(mesh)),
+                 out_shardings=(shardings, mesh_lib.replicated(mesh)), donate_argnums=0)
+
+
+def train_and_evaluate(config, workdir: str, stage: stage_lib.Stage | None = None):
+  """Runs (or resumes) config's stage to config.num_train_steps; returns the final state."""
+  stage = stage or stage_lib.get_stage(config.stage)
+  workdir = os.path.abspath(workdir)
+  mesh = mesh_lib.make_mesh(config.mesh.model)
+  mesh_lib.check_batch_size(config.batch_size, mesh)
+  stage.check_config(config)
+  os.makedirs(workdir, exist_ok=True)
+
+  data = stage.make_data(config)
+  state, shardings = build_state(config, stage, mesh)
+  checkpoints = checkpoints_lib.Checkpoints(workdir, config.keep_checkpoints,
+                                            config.async_checkpoints)
+  start = checkpoints.latest_step()
+  if start is not None:
+    logging.info('Resuming from the checkpoint at step %d in %s.', start, checkpoints.directory)
+    state = checkpoints.restore(start, checkpoints_lib.abstract_like(state, shardings), data)
+  start = start or 0
+
+  is_primary = jax.process_index() == 0
+  writer = metric_writers.create_default_writer(workdir, just_logging=not is_primary)
+  if start == 0:
+    writer.write_hparams(_flat_hparams(config.to_dict()))
+    parameter_overview.log_parameter_overview(state.params)
+  train_step = make_train_step(config, stage, shardings, mesh)
+  batch_sharding = mesh_lib.batch_sharding(mesh)
+  report = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps, writer=writer,
+                                           every_steps=config.log_every_steps)
+  config_json = config.to_json_best_effort()
+  last_good, sums, count = start or None, {}, 0
+  try:
+    for step in range(start + 1, config.num_train_steps + 1):
+      batch = next(data)
+      with jax.profiler.StepTraceAnnotation('train', step_num=step):
+        state, metrics = train_step(state, _global_batch(batch, batch_sharding))
+      metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      _check_finite(step, metrics, last_good, checkpoints.directory)
+      for k, v in metrics.items():
+        sums[k] = sums.get(k, 0.0) + v
+      count += 1
+      report(step)
+      if step % config.log_every_steps == 0 or step == config.num_train_steps:
+        writer.write_scalars(step, {k: v / count for k, v in sums.items()})
+        sums, count = {}, 0
+      if stage.summaries and config.summary_every_steps and step % config.summary_every_steps == 0:
+        _write_summaries(writer, step, stage.summaries(config, state, batch))
+      if step % config.checkpoint_every_steps == 0 or step == config.num_train_steps:
+        checkpoints.save(step, state, data, config_json)
+        last_good = step
+  finally:
+    checkpoints.wait()
+    writer.flush()
+  if stage.finish:
+    stage.finish(config, workdir, state)
+  checkpoints.close()
+  return state
+
+
+def _flat_hparams(tree: dict, prefix: str = '') -> dict:
+  """Nested config dict -> {'a.b': scalar} (TensorBoard's hparams take scalars and strings)."""
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(_flat_hparams(value, f'{prefix}{key}.'))
+    elif isinstance(value, (bool, int, float, str)):
+      flat[prefix + key] = value
+  return flat
+
+
+def _write_summaries(writer, step: int, summaries: dict) -> None:
+  if summaries.get('images'):
+    writer.write_images(step, summaries['images'])
+  if summaries.get('histograms'):
+    writer.write_histograms(step, summaries['histograms'])
+  if summaries.get('scalars'):
+    writer.write_scalars(step, summaries['scalars'])

@@ -1,0 +1,101 @@
+"""The training harness: events and checkpoints, exact resume, NaN guard, sharding, bad configs."""
+import dataclasses
+import glob
+import os
+
+import jax
+import numpy as np
+import pytest
+import toy_stage  # tests/train/toy_stage.py
+
+from faceshop_jax import data
+from faceshop_jax.train import loop
+from faceshop_jax.train import mesh as mesh_lib
+from faceshop_jax.train import stage as stage_lib
+
+
+def _leaves(state):
+  return [np.asarray(x) for x in jax.tree.leaves(state)]
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('full'))
+  return workdir, loop.train_and_evaluate(toy_stage.config(), workdir, toy_stage.STAGE)
+
+
+def test_run_writes_events_and_checkpoints_and_learns(uninterrupted):
+  workdir, state = uninterrupted
+  assert glob.glob(os.path.join(workdir, 'events.out.tfevents.*'))
+  steps = sorted(int(d) for d in os.listdir(os.path.join(workdir, 'checkpoints')) if d.isdigit())
+  assert steps == [10, 15, 20]  # every 5 steps, the newest 3 kept
+  assert int(state.step) == 20
+  assert np.abs(np.asarray(state.params['model']['w']) - toy_stage.TRUE_W).max() < 1.0
+  assert set(state.ema_params) == {'model'}
+
+
+class _Crash(Exception):
+  pass
+
+
+def test_killed_and_resumed_run_ends_identical(uninterrupted, tmp_path):
+  _, expected = uninterrupted
+  workdir, config = str(tmp_path), toy_stage.config()
+  # Dies mid-run, after the checkpoint of step 10 and before that of step 15.
+  with pytest.raises(_Crash):
+    loop.train_and_evaluate(config, workdir, dataclasses.replace(
+        toy_stage.STAGE, make_data=lambda c: _crash_at(c, 13)))
+  resumed = loop.train_and_evaluate(config, workdir, toy_stage.STAGE)
+  for got, want in zip(_leaves(resumed), _leaves(expected)):
+    np.testing.assert_array_equal(got, want)
+
+
+def _crash_at(config, index):
+  """The toy data, except that making batch `index` raises, as a killed job stops mid-run."""
+
+  def make_batch(i):
+    if i == index:
+      raise _Crash()
+    return toy_stage._make_batch(config, i)  # pylint: disable=protected-access
+
+  return data.generated_batches(make_batch)
+
+
+def test_nan_guard_names_the_step_and_term_and_keeps_the_last_good_checkpoint(tmp_path):
+  config = toy_stage.config(nan_at_step=12)
+  with pytest.raises(loop.NonFiniteLossError, match=r'Step 12: loss term\(s\) loss = nan.*step 10'):
+    loop.train_and_evaluate(config, str(tmp_path), toy_stage.STAGE)
+  steps = sorted(int(d) for d in os.listdir(tmp_path / 'checkpoints') if d.isdigit())
+  assert steps == [5, 10]
+
+
+def test_sharded_step_equals_single_device_step():
+  config = toy_stage.config()
+  results = []
+  for devices in (jax.devices(), jax.devices()[:1]):
+    mesh = mesh_lib.make_mesh(1, devices)
+    state, shardings = loop.build_state(config, toy_stage.STAGE, mesh)
+    step = loop.make_train_step(config, toy_stage.STAGE, shardings, mesh)
+    batch = toy_stage._make_batch(config, 0)  # pylint: disable=protected-access
+    for _ in range(3):
+      state, _ = step(state, loop._global_batch(batch, mesh_lib.batch_sharding(mesh)))  # pylint: disable=protected-access
+    results.append(_leaves(state))
+  assert len(jax.devices()) == 8
+  for a, b in zip(*results):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_model_axis_shards_large_parameters():
+  mesh = mesh_lib.make_mesh(2)
+  assert dict(mesh.shape) == {'data': 4, 'model': 2}
+  assert mesh_lib.leaf_spec((512, 1024), 2, 1 << 18) == jax.sharding.PartitionSpec(None, 'model')
+  assert mesh_lib.leaf_spec((10,), 2, 1 << 18) == jax.sharding.PartitionSpec()
+
+
+def test_bad_configs_fail_fast(tmp_path):
+  with pytest.raises(ValueError, match=r"Unknown stage 'nope'.*known stages: \['vae'"):
+    stage_lib.get_stage('nope')
+  with pytest.raises(ValueError, match='batch_size = 12 is not divisible by the 8 data-parallel'):
+    loop.train_and_evaluate(toy_stage.config(batch_size=12), str(tmp_path), toy_stage.STAGE)
+  with pytest.raises(ValueError, match='must divide the 8 devices'):
+    mesh_lib.make_mesh(3)
