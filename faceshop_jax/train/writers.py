@@ -56,7 +56,7 @@ class TensorboardXWriter:
                                  bins='auto' if bins is None else bins)
 
   def write_hparams(self, hparams):
-    self._writer.add_hparams({k: v for k, v in hparams.items()}, {})
+    self._writer.add_hparams(dict(hparams), {}, name='hparams')  # not a timestamped folder
 
   def flush(self):
     self._writer.flush()

@@ -1,0 +1,77 @@
+"""The vae stage end to end: the command line, export of the control space, bad configs."""
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from configs import vae as vae_config
+from faceshop_jax import control
+from faceshop_jax.train import loop
+from faceshop_jax.train import mesh as mesh_lib
+from faceshop_jax.train.stages import vae
+
+REPO = os.path.join(os.path.dirname(__file__), '..', '..')
+
+
+@pytest.fixture(scope='module')
+def cli_workdir(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('vae'))
+  result = subprocess.run(
+      [sys.executable, '-m', 'faceshop_jax.main', '--config=configs/vae.py:test',
+       f'--workdir={workdir}', '--config.num_train_steps=6'],
+      cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return workdir
+
+
+def test_cli_runs_end_to_end_and_exports(cli_workdir):
+  assert any(f.startswith('events.out') for f in os.listdir(cli_workdir))
+  assert sorted(os.listdir(os.path.join(cli_workdir, 'checkpoints'))) == ['2', '4', '6']
+  space = control.load_control_space(os.path.join(cli_workdir, 'control_space'))
+  samples = control.sample_controls(space, jax.random.PRNGKey(0), 5)
+  model = vae.load_face_model('embedded')
+  assert samples['identity'].shape == (5, model.n_id + model.n_tex)
+  assert samples['expression'].shape == (5, model.n_exp)
+  assert samples['illumination'].shape == (5, 27)
+  assert control.merge_into_coeffs(model, samples).shape == (5, model.n_coeffs)
+  assert os.path.exists(os.path.join(cli_workdir, 'eval.json'))
+
+
+def test_missing_dataset_fails_fast_with_the_fix(tmp_path):
+  config = vae_config.get_config('test')
+  config.data.source = 'coefficient_sets'
+  config.data.name = 'coefficient_sets/nowhere'
+  config.data.data_dir = str(tmp_path)
+  with pytest.raises(ValueError, match="'coefficient_sets/nowhere' was not found.*source=prior"):
+    loop.train_and_evaluate(config, str(tmp_path / 'run'))
+
+
+def test_unknown_stage_and_indivisible_batch_fail_fast(tmp_path):
+  config = vae_config.get_config('test')
+  config.stage = 'imitate'
+  with pytest.raises(ValueError, match="Unknown stage 'imitate'"):
+    loop.train_and_evaluate(config, str(tmp_path))
+  config = vae_config.get_config('test')
+  config.batch_size = 20
+  with pytest.raises(ValueError, match='batch_size = 20 is not divisible by the 8'):
+    loop.train_and_evaluate(config, str(tmp_path))
+
+
+def test_vae_step_on_8_devices_equals_1_device():
+  config = vae_config.get_config('test')
+  batch = next(vae.make_data(config))
+  results = []
+  for devices in (jax.devices(), jax.devices()[:1]):
+    mesh = mesh_lib.make_mesh(1, devices)
+    state, shardings = loop.build_state(config, vae.STAGE, mesh)
+    step = loop.make_train_step(config, vae.STAGE, shardings, mesh)
+    for _ in range(2):
+      state, metrics = step(state, loop._global_batch(batch, mesh_lib.batch_sharding(mesh)))  # pylint: disable=protected-access
+    results.append((jax.tree.leaves(state.params), metrics))
+  for a, b in zip(results[0][0], results[1][0]):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-5)
+  for key in results[0][1]:
+    np.testing.assert_allclose(results[0][1][key], results[1][1][key], rtol=2e-4, atol=2e-5)
