@@ -2,6 +2,10 @@
 import dataclasses
 import glob
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import jax
 import numpy as np
@@ -99,3 +103,36 @@ def test_bad_configs_fail_fast(tmp_path):
     loop.train_and_evaluate(toy_stage.config(batch_size=12), str(tmp_path), toy_stage.STAGE)
   with pytest.raises(ValueError, match='must divide the 8 devices'):
     mesh_lib.make_mesh(3)
+
+
+_KILLABLE_RUN = '''
+import sys
+sys.path.insert(0, {tests!r})
+import toy_stage
+from faceshop_jax.train import loop
+loop.train_and_evaluate(toy_stage.config(num_train_steps=60, checkpoint_every_steps=1,
+                                         log_every_steps=20), {workdir!r}, toy_stage.STAGE)
+'''
+
+
+def test_sigkill_at_any_moment_leaves_only_checkpoints_that_restore_right(tmp_path):
+  """A process killed while saving every step; the resumed run matches an uninterrupted one."""
+  workdir = str(tmp_path / 'killed')
+  code = _KILLABLE_RUN.format(tests=os.path.dirname(__file__), workdir=workdir)
+  process = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+  checkpoints = os.path.join(workdir, 'checkpoints')
+  deadline = time.time() + 240
+  while time.time() < deadline and process.poll() is None:
+    if os.path.isdir(checkpoints) and any(d.isdigit() and int(d) >= 5 for d in os.listdir(checkpoints)):
+      break
+    time.sleep(0.02)
+  assert process.poll() is None, 'the run ended before it could be killed mid-run'
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  config = toy_stage.config(num_train_steps=60, checkpoint_every_steps=1, log_every_steps=20)
+  assert loop.checkpoints_lib.Checkpoints(workdir).latest_step() is not None
+  resumed = loop.train_and_evaluate(config, workdir, toy_stage.STAGE)
+  expected = loop.train_and_evaluate(config, str(tmp_path / 'whole'), toy_stage.STAGE)
+  for got, want in zip(_leaves(resumed), _leaves(expected)):
+    np.testing.assert_array_equal(got, want)
