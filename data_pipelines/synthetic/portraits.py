@@ -65,12 +65,6 @@ class PortraitScene:
   curtain_triangles: np.ndarray
   torso_triangles: np.ndarray
 
-  def __hash__(self):
-    return id(self)
-
-  def __eq__(self, other):
-    return self is other
-
 
 def build_scene(model: model_lib.FaceModel) -> PortraitScene:
   """Finds the scalp, neck and head outline of a full head model."""
