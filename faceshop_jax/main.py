@@ -8,6 +8,7 @@ scale, 'cpu' = minutes on a CPU, 'test' = tests). A workdir that holds checkpoin
 from absl import app
 from absl import flags
 import jax
+from jax.experimental import multihost_utils
 from ml_collections import config_flags
 
 from faceshop_jax.train import loop
@@ -22,9 +23,16 @@ flags.mark_flags_as_required(['config', 'workdir'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}.')
-  if FLAGS.config.distributed:
+  config = FLAGS.config
+  if config.distributed:
     jax.distributed.initialize()
-  loop.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  if config.get('data') and config.data.get('build_synthetic'):
+    # The one place the library reaches into data_pipelines: the embedded default dataset.
+    from data_pipelines import build  # pylint: disable=g-import-not-at-top
+    if jax.process_index() == 0:
+      build.ensure_synthetic_portraits(config.data.name, config.data.data_dir or None)
+    multihost_utils.sync_global_devices('synthetic dataset ready')
+  loop.train_and_evaluate(config, FLAGS.workdir)
 
 
 if __name__ == '__main__':

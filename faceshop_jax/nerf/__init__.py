@@ -2,7 +2,6 @@
 from faceshop_jax.nerf.blend import blend_fields
 from faceshop_jax.nerf.blend import blended_field
 from faceshop_jax.nerf.blend import face_probability
-from faceshop_jax.nerf.decoder import EqualizedDense
 from faceshop_jax.nerf.decoder import TriplaneDecoder
 from faceshop_jax.nerf.field import triplane_field
 from faceshop_jax.nerf.triplane import aggregate

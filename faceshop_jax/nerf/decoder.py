@@ -1,44 +1,17 @@
 """The tri-plane decoder: aggregated plane features -> density, features and semantic logits.
 
 EG3D's OSGDecoder with 3DFaceShop's semantic head (paper Eq. 13): a shared FC 32→64 + softplus, an
-appearance head 64 → (1 density + 32 features) and a semantic head 64 → K logits. The decoder
+appearance head 64 → (1 density + 32 features) and a semantic head 64 → K logits, all
+equalised-learning-rate layers (stylegan.layers.Dense, as EG3D's FullyConnectedLayer). The decoder
 activates everything it can per sample: density goes through softplus here (the renderer takes
 non-negative densities), features through EG3D's sigmoid·1.002 − 0.001 (all channels; the first
 three are RGB). Semantic logits stay raw: the renderer applies the softmax.
 """
-import math
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-
-class EqualizedDense(nn.Module):
-  """Dense layer with an equalised learning rate (StyleGAN / EG3D FullyConnectedLayer).
-
-  The stored kernel is N(0, 1/lr_mul²) and is scaled by lr_mul/sqrt(fan_in) at run time; the stored
-  bias is scaled by lr_mul. So the effective layer at init does not depend on lr_mul while its
-  effective learning rate (under Adam) is lr_mul times the optimiser's. The stored bias starts at
-  bias_init/lr_mul so that the effective initial bias is bias_init.
-
-  Attributes:
-    features: output width.
-    lr_mul: learning-rate multiplier.
-    bias_init: effective initial bias.
-  """
-  features: int
-  lr_mul: float = 1.0
-  bias_init: float = 0.0
-
-  @nn.compact
-  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    """[..., fan_in] -> [..., features]."""
-    fan_in = x.shape[-1]
-    kernel = self.param('kernel', lambda key, shape: jax.random.normal(key, shape) / self.lr_mul,
-                        (fan_in, self.features))
-    bias = self.param('bias', lambda _, shape: jnp.full(shape, self.bias_init / self.lr_mul),
-                      (self.features,))
-    return x @ (kernel * (self.lr_mul / math.sqrt(fan_in))) + bias * self.lr_mul
+from faceshop_jax.stylegan import layers
 
 
 class TriplaneDecoder(nn.Module):
@@ -66,10 +39,12 @@ class TriplaneDecoder(nn.Module):
       density [...] (softplus, ≥ 0, per metre of ray), features [..., num_features] in
       (−0.001, 1.001), semantic_logits [..., num_classes] (raw).
     """
-    h = nn.softplus(EqualizedDense(self.hidden, self.lr_mul, name='shared')(x))
-    appearance = EqualizedDense(1 + self.num_features, self.lr_mul, name='appearance')(h)
+    h = nn.softplus(layers.Dense(self.hidden, lr_multiplier=self.lr_mul, name='shared')(x))
+    appearance = layers.Dense(1 + self.num_features, lr_multiplier=self.lr_mul,
+                              name='appearance')(h)
     density = nn.softplus(appearance[..., 0] + self.density_shift)
     # EG3D's widened sigmoid: the ends 0 and 1 are reachable without infinite pre-activations.
     features = jax.nn.sigmoid(appearance[..., 1:]) * (1 + 2e-3) - 1e-3
-    semantic_logits = EqualizedDense(self.num_classes, self.lr_mul, name='semantic')(h)
+    semantic_logits = layers.Dense(self.num_classes, lr_multiplier=self.lr_mul,
+                                   name='semantic')(h)
     return density, features, semantic_logits

@@ -170,7 +170,8 @@ class Dense(nn.Module):
     x = x @ (weight * (self.lr_multiplier / math.sqrt(fan_in))).astype(x.dtype)
     bias = None
     if self.use_bias:
-      bias = self.param('bias', lambda _, shape: jnp.full(shape, self.bias_init / self.lr_multiplier),
+      bias = self.param('bias', lambda _, shape: jnp.full(shape, self.bias_init / self.lr_multiplier,
+                                                                 jnp.float32),
                         (self.features,))
       bias = (bias * self.lr_multiplier).astype(x.dtype)
     return bias_act(x, bias, self.activation, clamp=self.clamp)

@@ -43,7 +43,10 @@ class TrainState:
     missing = set(params) - set(tx)
     if missing:
       raise ValueError(f'No optimiser for networks {sorted(missing)}.')
-    return cls(step=jnp.zeros((), jnp.int32), params=dict(params),
+    # Weakly-typed leaves (e.g. a bias made by jnp.full(shape, python_float)) would come back
+    # strongly typed from the first update and make the jitted step compile twice.
+    params = jax.tree.map(lambda x: jnp.array(x, dtype=x.dtype), dict(params))
+    return cls(step=jnp.zeros((), jnp.int32), params=params,
                opt_state={k: tx[k].init(v) for k, v in params.items()},
                ema_params={k: params[k] for k in ema_names}, rng=rng,
                constants=dict(constants or {}), tx=dict(tx), ema_decay=ema_decay)

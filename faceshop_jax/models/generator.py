@@ -1,0 +1,128 @@
+"""The 3DMM-conditioned tri-plane generator (paper §4.2; EG3D's TriPlaneGenerator, planes fixed).
+
+  control vector z [B, z_dim] + conditioning camera c [B, 25]
+    → MappingNetwork → ws [B, num_ws, w_dim]
+    → SynthesisNetwork → [B, P, P, 3·C] → tri-planes XY, XZ, YZ [B, 3, P, P, C]
+    → TriplaneDecoder per sample (density, C features, K semantic logits)
+    → volume rendering through the rendering camera → features, semantics, depth, alpha at r²
+    → SuperResolution (features, ws) → image [B, R, R, 3]
+Images are on the [-1, 1] scale: the decoder's first three features (in [0, 1]) are mapped by
+2x − 1 to give image_raw, so the raw and SR images share the real images' scale at D.
+The renderer runs the decoder inside `jax.lax.map`/`jax.checkpoint`, where linen cannot create
+parameters: the decoder is therefore applied functionally with its (already created) variables.
+"""
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from faceshop_jax import geometry
+from faceshop_jax import nerf
+from faceshop_jax import stylegan
+
+RENDER_RNG = 'render'  # RNG stream of the stratified and importance sampling jitter
+
+
+class TriPlaneGenerator(nn.Module):
+  """Control vector + camera → image, raw image, semantics, depth and alpha.
+
+  Attributes:
+    z_dim: control vector size (noise ε + κ + β + γ).
+    w_dim: mapping output size.
+    mapping_layers: FC layers of the mapping network (lr multiplier 0.01).
+    plane_resolution: tri-plane side P (256 in the paper).
+    plane_channels: features per plane C (32).
+    channel_base, channel_max: backbone widths (StyleGAN2 rule).
+    rendering_resolution: neural rendering side r (128; 64 early in training).
+    sr_resolution: output side R (512).
+    num_coarse, num_fine: stratified and importance samples per ray (48 + 48).
+    chunk_rays: rays of each image rendered at a time (bounds memory).
+    plane_aggregation: 'sum' (3DFaceShop) or 'mean' (EG3D).
+    sr_variant: 'eg3d' or 'copo'; sr_channels: its two blocks' widths.
+    fused_modconv: the grouped-convolution form (faster on GPU) or the shared-conv form (CPU).
+    ray_near, ray_far, box_half_size: the portrait camera's ray bounds and the planes' extent.
+  """
+  z_dim: int
+  w_dim: int = 512
+  mapping_layers: int = 8
+  plane_resolution: int = 256
+  plane_channels: int = 32
+  channel_base: int = 32768
+  channel_max: int = 512
+  rendering_resolution: int = 128
+  sr_resolution: int = 512
+  num_coarse: int = 48
+  num_fine: int = 48
+  chunk_rays: int = 4096
+  plane_aggregation: str = 'sum'
+  sr_variant: str = 'eg3d'
+  sr_channels: tuple[int, int] = (128, 64)
+  fused_modconv: bool = False
+  num_classes: int = 19
+  ray_near: float = geometry.RAY_NEAR
+  ray_far: float = geometry.RAY_FAR
+  box_half_size: float = geometry.BOX_HALF_SIZE
+
+  def setup(self):
+    self.synthesis = stylegan.SynthesisNetwork(
+        w_dim=self.w_dim, resolution=self.plane_resolution, img_channels=3 * self.plane_channels,
+        channel_base=self.channel_base, channel_max=self.channel_max,
+        fused_modconv=self.fused_modconv)
+    self.mapping = stylegan.MappingNetwork(
+        z_dim=self.z_dim, c_dim=geometry.LABEL_SIZE, w_dim=self.w_dim,
+        num_ws=self.synthesis.num_ws, num_layers=self.mapping_layers)
+    self.decoder = nerf.TriplaneDecoder(num_features=self.plane_channels,
+                                        num_classes=self.num_classes)
+    self.superresolution = stylegan.SuperResolution(
+        in_resolution=self.rendering_resolution, out_resolution=self.sr_resolution,
+        variant=self.sr_variant, block_channels=tuple(self.sr_channels),
+        fused_modconv=self.fused_modconv)
+
+  def __call__(self, z: jax.Array, c_cond: jax.Array, c_render: jax.Array, *,
+               truncation_psi: float = 1.0, noise_mode: str = 'random',
+               update_w_avg: bool = False) -> dict[str, jax.Array]:
+    """Generates portraits.
+
+    Args:
+      z: [B, z_dim] control vectors.
+      c_cond: [B, 25] camera the mapping is conditioned on (may differ from c_render: EG3D's
+        generator pose-conditioning swap).
+      c_render: [B, 25] camera the volume is rendered through.
+      truncation_psi: StyleGAN truncation (1 = none).
+      noise_mode: 'random' (uses the 'noise' RNG stream), 'const' or 'none'.
+      update_w_avg: track the mean w for truncation (call with mutable=['stats']).
+
+    Returns:
+      image [B, R, R, 3] and image_raw [B, r, r, 3] on [-1, 1]; features [B, r, r, C];
+      semantics [B, r, r, K] (sum to alpha); depth [B, r, r]; alpha [B, r, r]; ws.
+    """
+    ws = self.mapping(z, c_cond, truncation_psi=truncation_psi, update_w_avg=update_w_avg)
+    return self.render(ws, c_render, noise_mode=noise_mode)
+
+  def field(self, ws: jax.Array, noise_mode: str = 'random'):
+    """The radiance field of ws [B, num_ws, w_dim]: field_fn(points [B, ..., 3], directions) ->
+    (density, features, semantic logits), as nerf.triplane_field."""
+    planes = nerf.split_planes(self.synthesis(ws, noise_mode=noise_mode))  # [B, 3, P, P, C]
+    if self.is_initializing():  # create the decoder's parameters outside the renderer's map
+      self.decoder(jnp.zeros((1, self.plane_channels)))
+    decoder_fn = functools.partial(self.decoder.clone(parent=None).apply,
+                                   {'params': self.decoder.variables['params']})
+    return nerf.triplane_field(planes, decoder_fn, self.box_half_size, self.plane_aggregation)
+
+  def density(self, ws: jax.Array, points: jax.Array, noise_mode: str = 'random') -> jax.Array:
+    """Densities [B, N] at points [B, N, 3] (for EG3D's density regulariser)."""
+    density, _, _ = self.field(ws, noise_mode)(points, None)
+    return density
+
+  def render(self, ws: jax.Array, c_render: jax.Array, noise_mode: str = 'random'):
+    """The rest of __call__ from given ws [B, num_ws, w_dim] (e.g. for inversion or style mixing)."""
+    field_fn = self.field(ws, noise_mode)
+    key = self.make_rng(RENDER_RNG) if self.has_rng(RENDER_RNG) else None
+    r = self.rendering_resolution
+    out = nerf.render_image(field_fn, c_render, r, r, self.ray_near, self.ray_far,
+                            self.num_coarse, self.num_fine, self.chunk_rays, key=key)
+    image_raw = 2.0 * out['features'][..., :3] - 1.0
+    image = self.superresolution(image_raw, out['features'], ws, noise_mode=noise_mode)
+    return {'image': image, 'image_raw': image_raw, 'features': out['features'],
+            'semantics': out['semantics'], 'depth': out['depth'], 'alpha': out['alpha'], 'ws': ws}
