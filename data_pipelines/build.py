@@ -24,6 +24,9 @@ def ensure_synthetic_portraits(name: str, data_dir: str | None) -> None:
                      f'(resolution, train count); got {name!r}.')
   resolution, count = map(int, match.groups())
   config = synthetic_portraits.SyntheticPortraitsConfig.sized(resolution, count)
+  registered = {c.name for c in synthetic_portraits.SyntheticPortraits.BUILDER_CONFIGS}
+  if config.name in registered:  # tfds refuses a custom config that shadows a registered one
+    config = config.name
   builder = synthetic_portraits.SyntheticPortraits(data_dir=data_dir, config=config)
   if not builder.is_prepared():
     logging.info('Rendering %s into %s (first use).', name, builder.data_dir)

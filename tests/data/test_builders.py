@@ -203,3 +203,15 @@ def test_synthetic_builder_renders_the_real_world(tmp_path, monkeypatch):
   np.testing.assert_array_equal(record['image'], expected['image'])
   np.testing.assert_array_equal(record['parsing'], expected['parsing'])
   np.testing.assert_array_equal(record['coeffs'], expected['coeffs'])
+
+
+def test_first_use_build_accepts_registered_and_custom_names(tmp_path, monkeypatch):
+  from data_pipelines import build  # pylint: disable=g-import-not-at-top
+  built = []
+  monkeypatch.setattr(synthetic_portraits.SyntheticPortraits, 'download_and_prepare',
+                      lambda self, *a, **k: built.append(self.builder_config.name))
+  build.ensure_synthetic_portraits('synthetic_portraits/r32_n500', str(tmp_path))  # registered
+  build.ensure_synthetic_portraits('synthetic_portraits/r16_n7', str(tmp_path))  # custom
+  assert built == ['r32_n500', 'r16_n7']
+  with pytest.raises(ValueError, match='like synthetic_portraits/r64_n2000'):
+    build.ensure_synthetic_portraits('portrait_folder/ffhq', str(tmp_path))
