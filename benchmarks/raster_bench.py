@@ -12,9 +12,8 @@ Usage:
 """
 import argparse
 import json
-import statistics
+import os
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +21,9 @@ import numpy as np
 
 from faceshop_jax import geometry
 from faceshop_jax import raster
+
+sys.path.insert(0, os.path.dirname(__file__))
+import timing  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def sphere_mesh(n_lat: int = 48, n_lon: int = 96, radii=(0.095, 0.12, 0.1)):
@@ -58,17 +60,6 @@ def head_mesh():
   return np.asarray(model.mean_shape, np.float32), np.asarray(model.triangles, np.int32)
 
 
-def _median_ms(fn, args, runs):
-  jax.block_until_ready(fn(*args))  # compile and warm up
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(runs):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return 1e3 * statistics.median(times)
-
-
 def bench_case(vertices, triangles, size, batch, runs):
   """Median ms per frame of forward and forward+backward for one (size, batch)."""
   rng = np.random.default_rng(0)
@@ -94,9 +85,9 @@ def bench_case(vertices, triangles, size, batch, runs):
       'batch': batch,
       'triangles': int(triangles.shape[0]),
       'coverage': round(coverage, 3),
-      'forward_ms_per_frame': round(_median_ms(forward, (points, colors), runs) / batch, 2),
+      'forward_ms_per_frame': round(1e3 * timing.median_seconds(forward, points, colors, runs=runs) / batch, 2),
       'forward_backward_ms_per_frame': round(
-          _median_ms(forward_backward, (points, colors), runs) / batch, 2),
+          1e3 * timing.median_seconds(forward_backward, points, colors, runs=runs) / batch, 2),
   }
 
 
