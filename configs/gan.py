@@ -39,7 +39,7 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
       'sr_resolution': 512,
       'num_coarse': 48,
       'num_fine': 48,
-      'chunk_rays': 4096,
+      'chunk_rays': 4096,  # rays per rendering chunk: thousands on accelerators, ~512 on CPU
       'plane_aggregation': 'sum',
       'sr_variant': 'eg3d',
       'sr_channels': (128, 64),
@@ -77,7 +77,7 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
     config.model.update({
         'noise_dim': 32, 'w_dim': 128, 'mapping_layers': 2, 'plane_resolution': 64,
         'channel_base': 4096, 'channel_max': 64, 'rendering_resolution': 32, 'sr_resolution': 64,
-        'num_coarse': 12, 'num_fine': 12, 'chunk_rays': 1024, 'sr_channels': (64, 32),
+        'num_coarse': 12, 'num_fine': 12, 'chunk_rays': 512, 'sr_channels': (64, 32),
         'd_channel_base': 4096, 'd_channel_max': 64})
     config.loss.blur_fade_steps = 300
     config.loss.ema_half_life_images = 500
