@@ -57,14 +57,27 @@ def build_state(config, stage: stage_lib.Stage, mesh):
 
 
 def make_train_step(config, stage: stage_lib.Stage, shardings, mesh):
-  """The stage's step, jitted once with donated state and the harness's shardings."""
+  """The stage's step, jitted with donated state and the harness's shardings.
 
-  def step(state, batch):
-    new_state, metrics = stage.train_step(config, state, batch, state.step_key())
-    return new_state.replace(step=state.step + 1), metrics
+  Returns step(state, batch, variant=None): one compiled program per variant (stage.step_variant),
+  compiled on first use.
+  """
+  compiled = {}
 
-  return jax.jit(step, in_shardings=(shardings, mesh_lib.batch_sharding(mesh)),
-                 out_shardings=(shardings, mesh_lib.replicated(mesh)), donate_argnums=0)
+  def jitted(variant):
+    if variant not in compiled:
+      kwargs = {} if stage.step_variant is None else {'variant': variant}
+
+      def step(state, batch):
+        new_state, metrics = stage.train_step(config, state, batch, state.step_key(), **kwargs)
+        return new_state.replace(step=state.step + 1), metrics
+
+      compiled[variant] = jax.jit(step, in_shardings=(shardings, mesh_lib.batch_sharding(mesh)),
+                                  out_shardings=(shardings, mesh_lib.replicated(mesh)),
+                                  donate_argnums=0)
+    return compiled[variant]
+
+  return lambda state, batch, variant=None: jitted(variant)(state, batch)
 
 
 def train_and_evaluate(config, workdir: str, stage: stage_lib.Stage | None = None):
@@ -100,8 +113,9 @@ def train_and_evaluate(config, workdir: str, stage: stage_lib.Stage | None = Non
   try:
     for step in range(start + 1, config.num_train_steps + 1):
       batch = next(data)
+      variant = stage.step_variant(config, step - 1) if stage.step_variant else None
       with jax.profiler.StepTraceAnnotation('train', step_num=step):
-        state, metrics = train_step(state, _global_batch(batch, batch_sharding))
+        state, metrics = train_step(state, _global_batch(batch, batch_sharding), variant)
       metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
       _check_finite(step, metrics, last_good, checkpoints.directory)
       for k, v in metrics.items():

@@ -12,6 +12,12 @@ sharding, checkpoints, summaries and the NaN guard, so every stage runs the same
                                              harness advances state.step; metrics are scalars
   summaries(config, state, batch) -> {'images': {...}, 'histograms': {...}}   optional, host-side
   finish(config, workdir, state) -> None     optional: evaluation and export at the end
+  step_variant(config, step) -> hashable     optional: which variant of the step to run before
+                                             `step` steps have been taken (e.g. which lazy
+                                             regularisers apply); each variant is jitted once and
+                                             train_step receives it as `variant=`. Separate
+                                             programs beat a lax.cond inside the gradient, whose
+                                             both branches XLA:CPU linearises and runs slowly.
 """
 import dataclasses
 import importlib
@@ -34,6 +40,7 @@ class Stage:
   train_step: Callable[..., Any]
   summaries: Callable[..., dict] | None = None
   finish: Callable[..., None] | None = None
+  step_variant: Callable[[Any, int], Any] | None = None
 
 
 def get_stage(name: str) -> Stage:

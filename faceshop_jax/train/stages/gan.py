@@ -9,6 +9,8 @@ z = (ε, κ, β, γ) drawn from the control prior:
      `density_reg_interval` steps; an EMA of G is kept for summaries and export.
 Both see images blurred by a σ that fades to 0 (EG3D's blur fade).
 """
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -130,15 +132,21 @@ def _real_images(config, batch):
   return image, image_raw
 
 
-def _every(interval: int, weight: float, step, penalty_fn):
-  """penalty_fn() on steps divisible by interval, else 0 (lazy regularisation); a zero weight
-  leaves the penalty out of the compiled step altogether."""
-  if not weight:
-    return jnp.zeros(())
-  return jax.lax.cond(step % interval == 0, penalty_fn, lambda: jnp.zeros(()))
+class Regularizers(NamedTuple):
+  """Which lazy regularisers a step applies (the gan stage's step variant)."""
+  r1: bool
+  density: bool
 
 
-def train_step(config, state, batch, key):
+def step_variant(config, step: int) -> Regularizers:
+  """R1 every r1_interval D steps, density every density_reg_interval G steps (lazy, StyleGAN2);
+  a zero weight never applies."""
+  loss = config.loss
+  return Regularizers(r1=bool(loss.r1_gamma) and step % loss.r1_interval == 0,
+                      density=bool(loss.density_reg) and step % loss.density_reg_interval == 0)
+
+
+def train_step(config, state, batch, key, variant: Regularizers | None = None):
   generator, discriminator = make_generator(config), make_discriminator(config)
   g_state = state.constants['generator_state']
   keys = jax.random.split(key, 6)
@@ -164,10 +172,12 @@ def train_step(config, state, batch, key):
     real_logits = discriminate(d_params, real, real_raw)
     fake_logits = discriminate(d_params, fake['image'], fake['image_raw'])
     adversarial = losses.discriminator_loss(real_logits, fake_logits, config.loss.kind)
-    r1 = _every(config.loss.r1_interval, config.loss.r1_gamma, state.step, lambda: losses.r1_penalty(
-        lambda p, images, c: discriminator.apply({'params': p}, images['image'],
-                                                 images['image_raw'], c, sigma),
-        d_params, {'image': real, 'image_raw': real_raw}, camera))
+    r1 = jnp.zeros(())
+    if variant and variant.r1:
+      r1 = losses.r1_penalty(
+          lambda p, images, c: discriminator.apply({'params': p}, images['image'],
+                                                   images['image_raw'], c, sigma),
+          d_params, {'image': real, 'image_raw': real_raw}, camera)
     r1_weight = losses.lazy_weight(config.loss.r1_gamma / 2, config.loss.r1_interval)
     return adversarial + r1_weight * r1, {'d_adversarial': adversarial, 'r1': r1,
                                           'real_logit': real_logits.mean(),
@@ -185,12 +195,12 @@ def train_step(config, state, batch, key):
     half = geometry.BOX_HALF_SIZE
     points = jax.random.uniform(keys[3], (batch_size, config.loss.density_reg_points, 3),
                                 minval=-half, maxval=half)
-    density_reg = _every(
-        config.loss.density_reg_interval, config.loss.density_reg, state.step,
-        lambda: losses.density_regularization(
-            lambda p: generator.apply({'params': g_params, **g_state}, out['ws'], p,
-                                      method=generator.density, rngs=_rngs(keys[4])),
-            points, keys[5]))
+    density_reg = jnp.zeros(())
+    if variant and variant.density:
+      density_reg = losses.density_regularization(
+          lambda p: generator.apply({'params': g_params, **g_state}, out['ws'], p,
+                                    method=generator.density, rngs=_rngs(keys[4])),
+          points, keys[5])
     weight = losses.lazy_weight(config.loss.density_reg, config.loss.density_reg_interval)
     return adversarial + weight * density_reg, ({'g_adversarial': adversarial,
                                                  'density_reg': density_reg}, new_state)
@@ -238,4 +248,4 @@ def summaries(config, state, batch) -> dict:
 
 STAGE = stage_lib.Stage(name='gan', check_config=check_config, make_data=make_data,
                         init_constants=init_constants, init_state=init_state,
-                        train_step=train_step, summaries=summaries)
+                        train_step=train_step, summaries=summaries, step_variant=step_variant)
