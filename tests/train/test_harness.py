@@ -136,3 +136,16 @@ def test_sigkill_at_any_moment_leaves_only_checkpoints_that_restore_right(tmp_pa
   expected = loop.train_and_evaluate(config, str(tmp_path / 'whole'), toy_stage.STAGE)
   for got, want in zip(_leaves(resumed), _leaves(expected)):
     np.testing.assert_array_equal(got, want)
+
+
+def test_step_variants_are_chosen_by_step_and_compiled_once_each(tmp_path):
+  traced = []
+
+  def train_step(config, state, batch, key, variant=None):
+    traced.append(variant)  # runs once per compiled program
+    return toy_stage.STAGE.train_step(config, state, batch, key)
+
+  stage = dataclasses.replace(toy_stage.STAGE, train_step=train_step,
+                              step_variant=lambda config, step: step % 3 == 0)
+  state = loop.train_and_evaluate(toy_stage.config(num_train_steps=7), str(tmp_path), stage)
+  assert sorted(traced) == [False, True] and int(state.step) == 7
