@@ -3,13 +3,11 @@ import os
 import subprocess
 import sys
 
-import jax
-import numpy as np
+import device_parity  # tests/train/device_parity.py
 import pytest
 
 from configs import gan as gan_config
 from faceshop_jax.train import loop
-from faceshop_jax.train import mesh as mesh_lib
 from faceshop_jax.train.stages import gan
 
 REPO = os.path.join(os.path.dirname(__file__), '..', '..')
@@ -50,15 +48,5 @@ def test_gan_step_on_8_devices_equals_1_device(cli_workdir, data_dir):
   config.data.data_dir = data_dir
   config.loss.r1_gamma = 0.0  # keeps the compiled step small; R1 is tested in tests/losses
   config.loss.density_reg = 0.0
-  batch = next(gan.make_data(config))
-  results = []
-  for devices in (jax.devices(), jax.devices()[:1]):
-    mesh = mesh_lib.make_mesh(1, devices)
-    state, shardings = loop.build_state(config, gan.STAGE, mesh)
-    step = loop.make_train_step(config, gan.STAGE, shardings, mesh)
-    state, metrics = step(state, loop._global_batch(batch, mesh_lib.batch_sharding(mesh)))  # pylint: disable=protected-access
-    results.append((jax.tree.leaves(state.params), metrics))
-  for key in results[0][1]:
-    np.testing.assert_allclose(results[0][1][key], results[1][1][key], rtol=1e-3, atol=1e-4)
-  for a, b in zip(results[0][0], results[1][0]):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=1e-4)
+  device_parity.assert_all_devices_match_one(config, gan.STAGE, next(gan.make_data(config)),
+                                             steps=1, rtol=1e-3, atol=1e-4)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import device_parity  # tests/train/device_parity.py
 import jax
 import numpy as np
 import pytest
@@ -75,18 +76,9 @@ def test_nan_guard_names_the_step_and_term_and_keeps_the_last_good_checkpoint(tm
 
 def test_sharded_step_equals_single_device_step():
   config = toy_stage.config()
-  results = []
-  for devices in (jax.devices(), jax.devices()[:1]):
-    mesh = mesh_lib.make_mesh(1, devices)
-    state, shardings = loop.build_state(config, toy_stage.STAGE, mesh)
-    step = loop.make_train_step(config, toy_stage.STAGE, shardings, mesh)
-    batch = toy_stage._make_batch(config, 0)  # pylint: disable=protected-access
-    for _ in range(3):
-      state, _ = step(state, loop._global_batch(batch, mesh_lib.batch_sharding(mesh)))  # pylint: disable=protected-access
-    results.append(_leaves(state))
-  assert len(jax.devices()) == 8
-  for a, b in zip(*results):
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  batch = toy_stage._make_batch(config, 0)  # pylint: disable=protected-access
+  device_parity.assert_all_devices_match_one(config, toy_stage.STAGE, batch, steps=3, rtol=1e-5,
+                                             atol=1e-6)
 
 
 def test_model_axis_shards_large_parameters():

@@ -3,14 +3,13 @@ import os
 import subprocess
 import sys
 
+import device_parity  # tests/train/device_parity.py
 import jax
-import numpy as np
 import pytest
 
 from configs import vae as vae_config
 from faceshop_jax import control
 from faceshop_jax.train import loop
-from faceshop_jax.train import mesh as mesh_lib
 from faceshop_jax.train.stages import vae
 
 REPO = os.path.join(os.path.dirname(__file__), '..', '..')
@@ -62,16 +61,5 @@ def test_unknown_stage_and_indivisible_batch_fail_fast(tmp_path):
 
 def test_vae_step_on_8_devices_equals_1_device():
   config = vae_config.get_config('test')
-  batch = next(vae.make_data(config))
-  results = []
-  for devices in (jax.devices(), jax.devices()[:1]):
-    mesh = mesh_lib.make_mesh(1, devices)
-    state, shardings = loop.build_state(config, vae.STAGE, mesh)
-    step = loop.make_train_step(config, vae.STAGE, shardings, mesh)
-    for _ in range(2):
-      state, metrics = step(state, loop._global_batch(batch, mesh_lib.batch_sharding(mesh)))  # pylint: disable=protected-access
-    results.append((jax.tree.leaves(state.params), metrics))
-  for a, b in zip(results[0][0], results[1][0]):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-5)
-  for key in results[0][1]:
-    np.testing.assert_allclose(results[0][1][key], results[1][1][key], rtol=2e-4, atol=2e-5)
+  device_parity.assert_all_devices_match_one(config, vae.STAGE, next(vae.make_data(config)),
+                                             steps=2, rtol=2e-4, atol=2e-5)
