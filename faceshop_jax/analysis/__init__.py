@@ -1,0 +1,1 @@
+"""Face analysis networks (paper losses and metrics): reconstructor, parser, identity, VGG/LPIPS, Inception."""

@@ -1,0 +1,87 @@
+"""Saved analysis networks: DIR/analysis.json (kind, architecture config) + DIR/variables (orbax).
+
+Written by the converters (`python -m faceshop_jax.analysis.convert`) and by the in-domain `analysis`
+stage; read by the losses and metrics by directory. A net is rebuilt from its kind and config, so a
+saved directory needs no training code.
+"""
+import dataclasses
+import importlib
+import json
+import os
+from typing import Any
+
+import flax.linen as nn
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+_FORMAT_VERSION = 1
+_CONFIG_FILE = 'analysis.json'
+_VARIABLES_DIR = 'variables'
+
+# kind -> module implementing the net. Each module defines
+#   build(config: dict) -> nn.Module
+#   infer_config(layout: TorchLayout) -> dict        (architecture read off a torch checkpoint)
+#   variables_from_torch(layout: TorchLayout, config: dict) -> {'params': ..., ['batch_stats': ...]}
+KINDS = {
+    'deep3d': 'faceshop_jax.analysis.resnet',
+    'bisenet': 'faceshop_jax.analysis.bisenet',
+    'arcface': 'faceshop_jax.analysis.iresnet',
+    'inception': 'faceshop_jax.analysis.inception',
+    'vgg16': 'faceshop_jax.analysis.vgg',
+}
+
+
+def net_module(kind: str):
+  """The Python module implementing `kind` (see KINDS)."""
+  if kind not in KINDS:
+    raise ValueError(f'Unknown analysis net kind {kind!r}; known kinds: {sorted(KINDS)}.')
+  return importlib.import_module(KINDS[kind])
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisNet:
+  """A restored analysis net: apply with `net.module.apply(net.variables, images)`."""
+  kind: str
+  config: dict[str, Any]
+  module: nn.Module
+  variables: Any
+
+
+def save_analysis_net(directory: str, kind: str, config: dict[str, Any], variables: Any):
+  """Writes a net to `directory` (overwriting a previous save there)."""
+  directory = os.path.abspath(directory)  # orbax needs absolute paths
+  os.makedirs(directory, exist_ok=True)
+  with ocp.StandardCheckpointer() as checkpointer:
+    checkpointer.save(os.path.join(directory, _VARIABLES_DIR),
+                      jax.tree.map(np.asarray, variables), force=True)
+    checkpointer.wait_until_finished()
+  # The config goes last: a directory with analysis.json is a complete save.
+  with open(os.path.join(directory, _CONFIG_FILE), 'w') as f:
+    json.dump({'format': _FORMAT_VERSION, 'kind': kind, 'config': config}, f, indent=2)
+
+
+def load_analysis_net(directory: str, kind: str | None = None) -> AnalysisNet:
+  """The net saved in `directory`; `kind`, when given, must match what was saved.
+
+  Raises:
+    FileNotFoundError: no complete save in `directory`.
+    ValueError: a different kind or format was saved there.
+  """
+  directory = os.path.abspath(directory)
+  config_path = os.path.join(directory, _CONFIG_FILE)
+  if not os.path.exists(config_path):
+    raise FileNotFoundError(
+        f'No analysis net in {directory} (no {_CONFIG_FILE}); write one with '
+        '`python -m faceshop_jax.analysis.convert` or the analysis stage.')
+  with open(config_path) as f:
+    saved = json.load(f)
+  if saved.get('format') != _FORMAT_VERSION:
+    raise ValueError(f'{directory} holds analysis-net format {saved.get("format")}; this code reads '
+                     f'format {_FORMAT_VERSION}.')
+  if kind is not None and saved['kind'] != kind:
+    raise ValueError(f'{directory} holds a {saved["kind"]!r} net, not the {kind!r} net asked for.')
+  module = net_module(saved['kind']).build(saved['config'])
+  with ocp.StandardCheckpointer() as checkpointer:
+    variables = checkpointer.restore(os.path.join(directory, _VARIABLES_DIR))
+  return AnalysisNet(saved['kind'], saved['config'], module, variables)
