@@ -13,7 +13,7 @@ import numpy as np
 # Bookkeeping tensors torch keeps beside BatchNorm statistics; never needed by inference.
 _IGNORED_SUFFIXES = ('num_batches_tracked',)
 # Wrappers checkpoints commonly nest the state dict in, and prefixes DataParallel adds.
-_WRAPPER_KEYS = ('state_dict', 'model', 'net', 'params')
+_WRAPPER_KEYS = ('state_dict', 'net_recon', 'model', 'net', 'params')  # net_recon: Deep3DFaceRecon
 _PREFIXES = ('module.',)
 
 

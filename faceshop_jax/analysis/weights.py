@@ -24,7 +24,7 @@ _VARIABLES_DIR = 'variables'
 #   infer_config(layout: TorchLayout) -> dict        (architecture read off a torch checkpoint)
 #   variables_from_torch(layout: TorchLayout, config: dict) -> {'params': ..., ['batch_stats': ...]}
 KINDS = {
-    'deep3d': 'faceshop_jax.analysis.resnet',
+    'deep3d': 'faceshop_jax.analysis.deep3d',
     'bisenet': 'faceshop_jax.analysis.bisenet',
     'arcface': 'faceshop_jax.analysis.iresnet',
     'inception': 'faceshop_jax.analysis.inception',
