@@ -1,0 +1,1 @@
+"""Evaluation of trained generators: image-set metrics (FID, KID) over Inception features."""
