@@ -181,11 +181,20 @@ def _scene_topology(model: model_lib.FaceModel, scene: PortraitScene):
 
 
 def render_portrait(key, model: model_lib.FaceModel, scene: PortraitScene, resolution: int,
-                    supersample: int = 2) -> dict[str, jax.Array]:
+                    supersample: int = 2, identity_key=None) -> dict[str, jax.Array]:
   """One portrait from one key: image [R, R, 3] float in [0, 1], parsing [R, R] int32,
-  landmarks [68, 2] (pixels), camera [25], coeffs [D]."""
+  landmarks [68, 2] (pixels), camera [25], coeffs [D].
+
+  identity_key, when given, draws the identity κ (shape α and albedo δ) from it instead of from
+  `key`: portraits sharing an identity_key show one person with different expression, light, pose,
+  hair, clothes and background.
+  """
   k_controls, k_style, k_background = jax.random.split(key, 3)
   coeffs, camera = prior_lib.sample_controls(k_controls, model, 1)
+  if identity_key is not None:
+    person = model.split_coeffs(prior_lib.sample_controls(identity_key, model, 1)[0])
+    coeffs = model.merge_coeffs(model.split_coeffs(coeffs)._replace(
+        identity=person.identity, texture=person.texture))
   style = sample_style(k_style)
   parts = model.split_coeffs(coeffs[0])
   head = model_lib.shape(model, parts.identity, parts.expression)
@@ -223,6 +232,31 @@ def _batch_renderer(resolution: int):
   def render(seeds):
     keys = jax.vmap(jax.random.PRNGKey)(seeds)
     return jax.vmap(lambda k: render_portrait(k, model, scene, resolution))(keys)
+
+  return render
+
+
+@functools.lru_cache(maxsize=4)
+def identity_group_renderer(resolution: int, views: int):
+  """A jitted render(seeds uint32[G]) of G identities seen `views` times each, for identity losses.
+
+  Returns dicts of [G * views, ...] arrays as render_portrait's, plus identity int32 [G * views]
+  (the group index); view v of group g is row g * views + v. Deterministic from the seeds.
+  """
+  model = face_model.load_embedded()
+  scene = build_scene(model)
+
+  def group(seed):
+    identity_key, views_key = jax.random.split(jax.random.PRNGKey(seed))
+    return jax.vmap(lambda k: render_portrait(k, model, scene, resolution, identity_key=identity_key)
+                    )(jax.random.split(views_key, views))
+
+  @jax.jit
+  def render(seeds):
+    out = jax.vmap(group)(seeds)
+    out = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), out)
+    out['identity'] = jnp.repeat(jnp.arange(seeds.shape[0], dtype=jnp.int32), views)
+    return out
 
   return render
 
