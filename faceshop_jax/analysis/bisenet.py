@@ -271,6 +271,17 @@ def variables_from_torch(layout: torch_layout.TorchLayout,
       'conv_out32': _output_from_torch(layout, 'conv_out32', context, aux_width, n_classes)})
 
 
+def preprocess(module: BiSeNet, images: jnp.ndarray) -> jnp.ndarray:
+  """Generator images float32[B, H, W, 3] in [-1, 1] -> the net's input: resized to its input size,
+  ImageNet-normalised (float32[B, S, S, 3])."""
+  chex.assert_rank(images, 4)
+  chex.assert_axis_dimension(images, -1, 3)
+  size = module.input_size
+  if images.shape[1:3] != (size, size):
+    images = jax.image.resize(images, (images.shape[0], size, size, 3), 'linear', antialias=True)
+  return ((images + 1.0) / 2.0 - jnp.asarray(IMAGENET_MEAN)) / jnp.asarray(IMAGENET_STD)
+
+
 def parse(module: BiSeNet, variables: Any, images: jnp.ndarray) -> jnp.ndarray:
   """Face-parsing logits of generator images.
 
@@ -285,12 +296,9 @@ def parse(module: BiSeNet, variables: Any, images: jnp.ndarray) -> jnp.ndarray:
   Returns:
     float32[B, H, W, module.n_classes] logits.
   """
-  chex.assert_rank(images, 4)
-  chex.assert_axis_dimension(images, -1, 3)
   batch, height, width, _ = images.shape
-  size = module.input_size
-  resized = jax.image.resize(images, (batch, size, size, 3), 'linear', antialias=True)
-  normalised = ((resized + 1.0) / 2.0 - jnp.asarray(IMAGENET_MEAN)) / jnp.asarray(IMAGENET_STD)
-  logits = module.apply(variables, normalised)
+  logits = module.apply(variables, preprocess(module, images))
+  if (height, width) == logits.shape[1:3]:
+    return logits
   return jax.image.resize(logits, (batch, height, width, module.n_classes), 'linear',
                           antialias=True)

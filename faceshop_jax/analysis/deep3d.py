@@ -83,6 +83,17 @@ def variables_from_torch(layout: torch_layout.TorchLayout,
   return resnet.nest_variables(children)
 
 
+def preprocess(module: ReconNet, images: jnp.ndarray) -> jnp.ndarray:
+  """Generator images float32[B, H, W, 3] in [-1, 1] -> the net's input: resized to its input size,
+  RGB in [0, 1] (float32[B, S, S, 3])."""
+  chex.assert_rank(images, 4)
+  chex.assert_axis_dimension(images, -1, 3)
+  size = module.input_size
+  if images.shape[1:3] != (size, size):
+    images = jax.image.resize(images, (images.shape[0], size, size, 3), 'linear', antialias=True)
+  return (images + 1.0) / 2.0
+
+
 def reconstruct(module: ReconNet, variables: Any, images: jnp.ndarray) -> jnp.ndarray:
   """Face-model coefficients of generator images.
 
@@ -94,8 +105,4 @@ def reconstruct(module: ReconNet, variables: Any, images: jnp.ndarray) -> jnp.nd
   Returns:
     float32[B, sum(module.out_sizes)]: the heads' coefficients, concatenated in order.
   """
-  chex.assert_rank(images, 4)
-  chex.assert_axis_dimension(images, -1, 3)
-  size = module.input_size
-  images = jax.image.resize(images, (images.shape[0], size, size, 3), 'linear', antialias=True)
-  return module.apply(variables, (images + 1.0) / 2.0)
+  return module.apply(variables, preprocess(module, images))

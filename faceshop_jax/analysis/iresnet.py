@@ -148,13 +148,24 @@ def embed(module: IResNet, variables: Any, images: jnp.ndarray) -> jnp.ndarray:
   Returns:
     float32[B, num_features] embeddings of unit L2 norm.
   """
+  return unit_norm(module.apply(variables, preprocess(module, images)))
+
+
+def preprocess(module: IResNet, images: jnp.ndarray) -> jnp.ndarray:
+  """Generator images float32[B, H, W, 3] in [-1, 1] -> the net's input (resized to its size).
+
+  The net's native normalisation, (x / 255 - 0.5) / 0.5, is already our [-1, 1] range.
+  """
   chex.assert_rank(images, 4)
   chex.assert_axis_dimension(images, 3, 3)
   size = module.input_size
   if images.shape[1:3] != (size, size):
     images = jax.image.resize(images, (images.shape[0], size, size, 3), 'linear', antialias=True)
-  # The net's native normalisation, (x / 255 - 0.5) / 0.5, is already our [-1, 1] range.
-  features = module.apply(variables, images)
+  return images
+
+
+def unit_norm(features: jnp.ndarray) -> jnp.ndarray:
+  """float32[..., D] scaled to unit L2 norm."""
   return features / jnp.maximum(jnp.linalg.norm(features, axis=-1, keepdims=True), 1e-12)
 
 

@@ -32,6 +32,10 @@ KINDS = {
 }
 
 
+# The roles the losses and metrics use, and the kind of net each is.
+ROLE_KINDS = {'reconstructor': 'deep3d', 'parser': 'bisenet', 'identity': 'arcface'}
+
+
 def net_module(kind: str):
   """The Python module implementing `kind` (see KINDS)."""
   if kind not in KINDS:
@@ -85,3 +89,11 @@ def load_analysis_net(directory: str, kind: str | None = None) -> AnalysisNet:
   with ocp.StandardCheckpointer() as checkpointer:
     variables = checkpointer.restore(os.path.join(directory, _VARIABLES_DIR))
   return AnalysisNet(saved['kind'], saved['config'], module, variables)
+
+
+def load_role_net(directory: str, role: str) -> AnalysisNet:
+  """The `role` net ('reconstructor', 'parser' or 'identity') saved in directory/role, as the
+  analysis stage exports (WORKDIR/analysis) or as converted checkpoints laid out the same way."""
+  if role not in ROLE_KINDS:
+    raise ValueError(f'Unknown analysis role {role!r}; known roles: {sorted(ROLE_KINDS)}.')
+  return load_analysis_net(os.path.join(directory, role), ROLE_KINDS[role])

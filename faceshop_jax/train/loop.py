@@ -56,28 +56,38 @@ def build_state(config, stage: stage_lib.Stage, mesh):
   return state, shardings
 
 
-def make_train_step(config, stage: stage_lib.Stage, shardings, mesh):
+class TrainStep:
   """The stage's step, jitted with donated state and the harness's shardings.
 
-  Returns step(state, batch, variant=None): one compiled program per variant (stage.step_variant),
-  compiled on first use.
+  step(state, batch, variant=None) -> (state, metrics); one compiled program per variant
+  (stage.step_variant), compiled on first use. step.jitted(variant) is that program (for .lower()).
   """
-  compiled = {}
 
-  def jitted(variant):
-    if variant not in compiled:
+  def __init__(self, config, stage: stage_lib.Stage, shardings, mesh):
+    self._config, self._stage, self._shardings, self._mesh = config, stage, shardings, mesh
+    self._programs = {}
+
+  def jitted(self, variant=None):
+    if variant not in self._programs:
+      config, stage = self._config, self._stage
       kwargs = {} if stage.step_variant is None else {'variant': variant}
 
       def step(state, batch):
         new_state, metrics = stage.train_step(config, state, batch, state.step_key(), **kwargs)
         return new_state.replace(step=state.step + 1), metrics
 
-      compiled[variant] = jax.jit(step, in_shardings=(shardings, mesh_lib.batch_sharding(mesh)),
-                                  out_shardings=(shardings, mesh_lib.replicated(mesh)),
-                                  donate_argnums=0)
-    return compiled[variant]
+      self._programs[variant] = jax.jit(
+          step, in_shardings=(self._shardings, mesh_lib.batch_sharding(self._mesh)),
+          out_shardings=(self._shardings, mesh_lib.replicated(self._mesh)), donate_argnums=0)
+    return self._programs[variant]
 
-  return lambda state, batch, variant=None: jitted(variant)(state, batch)
+  def __call__(self, state, batch, variant=None):
+    return self.jitted(variant)(state, batch)
+
+
+def make_train_step(config, stage: stage_lib.Stage, shardings, mesh) -> TrainStep:
+  """The stage's jitted step (see TrainStep)."""
+  return TrainStep(config, stage, shardings, mesh)
 
 
 def train_and_evaluate(config, workdir: str, stage: stage_lib.Stage | None = None):

@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 # Stage name -> module defining STAGE; imported lazily so a stage's dependencies load only for it.
 _REGISTRY = {
+    'analysis': 'faceshop_jax.train.stages.analysis',
     'gan': 'faceshop_jax.train.stages.gan',
     'vae': 'faceshop_jax.train.stages.vae',
 }

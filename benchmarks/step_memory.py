@@ -1,0 +1,65 @@
+r"""Parameter counts and the compiled memory of one training step of a stage, without running it.
+
+  python benchmarks/step_memory.py --config=configs/gan.py --per_device_batch=4
+
+Builds the state abstractly (jax.eval_shape), lowers and compiles the stage's jitted step for one
+device at `per_device_batch`, for every step variant (plain, R1, density, both), and prints one JSON
+line per variant with XLA's memory analysis: arguments (state + batch), outputs, temporaries, and
+their sum — the peak one device needs. Nothing is executed, so the paper's sizes can be measured on
+this CPU (compiling takes minutes there).
+"""
+import json
+import time
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ml_collections import config_flags
+
+from faceshop_jax.train import loop
+from faceshop_jax.train import mesh as mesh_lib
+from faceshop_jax.train import stage as stage_lib
+
+_CONFIG = config_flags.DEFINE_config_file('config', 'configs/gan.py', 'Stage config (preset ok).')
+_PER_DEVICE_BATCH = flags.DEFINE_integer('per_device_batch', 4, 'Batch on the one device measured.')
+
+
+def parameter_counts(params) -> dict[str, int]:
+  return {name: int(sum(np.prod(x.shape) for x in jax.tree.leaves(tree)))
+          for name, tree in params.items()}
+
+
+def main(argv):
+  del argv
+  config = _CONFIG.value
+  config.batch_size = _PER_DEVICE_BATCH.value
+  stage = stage_lib.get_stage(config.stage)
+  mesh = mesh_lib.make_mesh(config.mesh.model, devices=jax.devices()[:1])
+  constants = stage.init_constants(config)
+  abstract_state = jax.eval_shape(lambda rng: stage.init_state(config, rng, constants),
+                                  jax.random.PRNGKey(0))
+  print(json.dumps({'parameters': parameter_counts(abstract_state.params)}))
+  shardings = mesh_lib.tree_shardings(mesh, abstract_state, config.mesh.min_shard_size)
+  step = loop.make_train_step(config, stage, shardings, mesh)
+  r = config.model.sr_resolution
+  batch = {'image': jax.ShapeDtypeStruct((config.batch_size, r, r, 3), jnp.uint8),
+           'camera': jax.ShapeDtypeStruct((config.batch_size, 25), jnp.float32)}
+  variants = ([None] if stage.step_variant is None else
+              sorted({stage.step_variant(config, s) for s in range(64)}))
+  for variant in variants:
+    start = time.perf_counter()
+    compiled = step.jitted(variant).lower(abstract_state, batch).compile()
+    memory = compiled.memory_analysis()
+    sizes = {name: getattr(memory, f'{name}_size_in_bytes') / 2**30
+             for name in ('argument', 'output', 'temp', 'alias')}
+    print(json.dumps({
+        'config': config.stage, 'variant': str(variant), 'per_device_batch': config.batch_size,
+        **{f'{k}_gib': round(v, 3) for k, v in sizes.items()},
+        'peak_gib': round(sizes['argument'] + sizes['output'] + sizes['temp'] - sizes['alias'], 3),
+        'compile_s': round(time.perf_counter() - start, 1)}))
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,88 @@
+"""The analysis stage: trains, exports nets loadable by role, evaluates; its losses and metrics."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from faceshop_jax.analysis import weights
+from faceshop_jax.train.stages import analysis
+
+REPO = os.path.join(os.path.dirname(__file__), '..', '..')
+
+
+@pytest.fixture(scope='module')
+def workdir(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('analysis'))
+  result = subprocess.run(
+      [sys.executable, '-m', 'faceshop_jax.main', '--config=configs/analysis.py:test',
+       f'--workdir={workdir}'], cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return workdir
+
+
+def test_cli_exports_every_role_and_evaluates(workdir):
+  for role in weights.ROLE_KINDS:
+    net = weights.load_role_net(os.path.join(workdir, 'analysis'), role)
+    assert net.kind == weights.ROLE_KINDS[role]
+  with open(os.path.join(workdir, 'eval.json')) as f:
+    results = json.load(f)
+  for key in ('reconstructor/identity_mae', 'reconstructor/identity_mae_of_mean',
+              'reconstructor/landmark_nme', 'parser/miou', 'identity/tar_at_far_1e-3'):
+    assert np.isfinite(results[key]), key
+  assert os.listdir(os.path.join(workdir, 'checkpoints')) == ['2']
+
+
+def test_wrong_role_is_named(workdir):
+  with pytest.raises(ValueError, match="'bisenet' net, not the 'deep3d'"):
+    weights.load_analysis_net(os.path.join(workdir, 'analysis', 'parser'), 'deep3d')
+  with pytest.raises(ValueError, match='known roles'):
+    weights.load_role_net(os.path.join(workdir, 'analysis'), 'segmenter')
+  with pytest.raises(FileNotFoundError, match='analysis.json'):
+    weights.load_role_net(os.path.join(workdir, 'nowhere'), 'parser')
+
+
+def _clustered(groups: int, views: int, noise: float, seed: int = 0):
+  rng = np.random.default_rng(seed)
+  centres = rng.normal(size=(groups, 32))
+  x = np.repeat(centres, views, axis=0) + noise * rng.normal(size=(groups * views, 32))
+  x /= np.linalg.norm(x, axis=-1, keepdims=True)
+  return x.astype(np.float32), np.repeat(np.arange(groups), views).astype(np.int32)
+
+
+def test_identity_loss_rewards_clusters_and_ignores_group_order():
+  tight, identity = _clustered(8, 4, 0.05)
+  loose, _ = _clustered(8, 4, 3.0)
+  loss_tight, terms = analysis.identity_loss(tight, identity, 4, scale=16.0, margin=0.2)
+  loss_loose, _ = analysis.identity_loss(loose, identity, 4, scale=16.0, margin=0.2)
+  assert loss_tight < 0.05 < loss_loose
+  assert terms['accuracy'] == 1.0
+  order = np.arange(32).reshape(8, 4)[::-1].reshape(-1)  # groups reversed, still contiguous
+  loss_reordered, _ = analysis.identity_loss(tight[order], identity, 4, scale=16.0, margin=0.2)
+  np.testing.assert_allclose(loss_reordered, loss_tight, rtol=1e-3)
+
+
+def test_identity_loss_leaves_each_sample_out_of_its_prototype():
+  """Two views that are each other's opposite have a prototype pointing away: a high loss."""
+  x = np.asarray([[1, 0], [-1, 0], [0, 1], [0, -1]], np.float32)
+  loss, terms = analysis.identity_loss(x, np.asarray([0, 0, 1, 1], np.int32), 2, 16.0, 0.0)
+  assert loss > 5.0 and terms['accuracy'] == 0.0
+
+
+def test_verification_tar():
+  tight, identity = _clustered(40, 4, 0.05)
+  assert analysis.verification_tar(tight, identity, 1e-3) == 1.0
+  random = np.random.default_rng(1).normal(size=(160, 32))
+  random /= np.linalg.norm(random, axis=-1, keepdims=True)
+  assert analysis.verification_tar(random, identity, 1e-3) < 0.1
+
+
+def test_reconstructor_targets_round_trip_through_the_heads():
+  model = analysis._face_model()  # pylint: disable=protected-access
+  from faceshop_jax.face_model import prior  # pylint: disable=g-import-not-at-top
+  coeffs, camera = prior.sample_controls(jax.random.PRNGKey(0), model, 4)
+  targets = analysis.reconstructor_targets(coeffs, camera)
+  assert targets.shape == (4, sum(analysis.reconstructor_lib.head_sizes(model, 'yaw_pitch')))
