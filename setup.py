@@ -40,6 +40,9 @@ setuptools.setup(
     package_data={
         'faceshop_jax.face_model': ['assets/*.npz', 'assets/*.md'],
         'data_pipelines.prepare': ['assets/*.npz', 'assets/*.md'],
+        'faceshop_jax.analysis': ['assets/*.md', 'assets/*/*/analysis.json',
+                                  'assets/*/*/variables/*', 'assets/*/*/variables/*/*',
+                                  'assets/*/*/variables/*/*/*'],
     },
     install_requires=INSTALL_REQUIRES,
     extras_require={

@@ -91,9 +91,28 @@ def load_analysis_net(directory: str, kind: str | None = None) -> AnalysisNet:
   return AnalysisNet(saved['kind'], saved['config'], module, variables)
 
 
+# Analysis nets shipped in the package, by name -> directory under faceshop_jax/analysis/assets.
+PACKAGED = {
+    # configs/analysis.py:cpu, trained here on the synthetic world at 64² (assets/README.md).
+    'synthetic64': 'synthetic64',
+}
+
+
+def resolve_directory(spec: str) -> str:
+  """A directory of role nets: a PACKAGED name or a path."""
+  if spec in PACKAGED:
+    return os.path.join(os.path.dirname(__file__), 'assets', PACKAGED[spec])
+  if not spec:
+    raise ValueError('No analysis-net directory given: name one of the packaged sets '
+                     f'{sorted(PACKAGED)} or a directory holding {{{",".join(ROLE_KINDS)}}}/.')
+  return spec
+
+
 def load_role_net(directory: str, role: str) -> AnalysisNet:
   """The `role` net ('reconstructor', 'parser' or 'identity') saved in directory/role, as the
-  analysis stage exports (WORKDIR/analysis) or as converted checkpoints laid out the same way."""
+  analysis stage exports (WORKDIR/analysis) or as converted checkpoints laid out the same way.
+  `directory` may name a packaged set (PACKAGED)."""
+  directory = resolve_directory(directory)
   if role not in ROLE_KINDS:
     raise ValueError(f'Unknown analysis role {role!r}; known roles: {sorted(ROLE_KINDS)}.')
   return load_analysis_net(os.path.join(directory, role), ROLE_KINDS[role])

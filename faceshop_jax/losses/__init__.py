@@ -1,5 +1,6 @@
-"""Losses of the generator stages: GAN objectives and stabilisers (gan.py)."""
+"""Losses of the generator stages: GAN objectives and stabilisers (gan.py), imitation (imitative.py)."""
 from faceshop_jax.losses import gan
+from faceshop_jax.losses import imitative
 from faceshop_jax.losses.gan import ADVERSARIAL_KINDS
 from faceshop_jax.losses.gan import blur_sigma
 from faceshop_jax.losses.gan import density_regularization

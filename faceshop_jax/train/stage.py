@@ -27,6 +27,7 @@ from typing import Any, Callable
 _REGISTRY = {
     'analysis': 'faceshop_jax.train.stages.analysis',
     'gan': 'faceshop_jax.train.stages.gan',
+    'imitative': 'faceshop_jax.train.stages.imitative',
     'vae': 'faceshop_jax.train.stages.vae',
 }
 

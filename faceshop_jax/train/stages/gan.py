@@ -55,14 +55,16 @@ def make_discriminator(config) -> stylegan.DualDiscriminator:
                                     max_blur_sigma=config.loss.blur_init_sigma)
 
 
-def sample_control_vectors(config, key, n: int) -> jax.Array:
-  """z [n, control_dim] = (ε ~ N(0, I), κ, β, γ from the control prior)."""
+def sample_controls(config, key, n: int) -> tuple[jax.Array, jax.Array]:
+  """Coefficients [n, D] from the control prior (canonical pose) and their control vectors
+  z [n, control_dim] = (ε ~ N(0, I), κ = (α, δ), β, γ)."""
   model = vae_stage.load_face_model(config.data.face_model)
   key_noise, key_prior = jax.random.split(key)
   coeffs, _ = prior_lib.sample_controls(key_prior, model, n)
   parts = model.split_coeffs(coeffs)
-  return jnp.concatenate([jax.random.normal(key_noise, (n, config.model.noise_dim)),
-                          parts.identity, parts.texture, parts.expression, parts.gamma], axis=-1)
+  z = jnp.concatenate([jax.random.normal(key_noise, (n, config.model.noise_dim)),
+                       parts.identity, parts.texture, parts.expression, parts.gamma], axis=-1)
+  return coeffs, z
 
 
 def check_config(config) -> None:
@@ -97,7 +99,6 @@ def _rngs(key) -> dict[str, jax.Array]:
 
 
 def init_state(config, rng, constants) -> state_lib.TrainState:
-  del constants
   generator, discriminator = make_generator(config), make_discriminator(config)
   key_g, key_d, key_z, key_state = jax.random.split(rng, 4)
   z = jnp.zeros((1, control_dim(config)))
@@ -105,6 +106,7 @@ def init_state(config, rng, constants) -> state_lib.TrainState:
   g_vars = generator.init({'params': key_g, **_rngs(key_z)}, z, camera, camera)
   r, raw = config.model.sr_resolution, config.model.rendering_resolution
   d_vars = discriminator.init(key_d, jnp.zeros((1, r, r, 3)), jnp.zeros((1, raw, raw, 3)), camera)
+  samples_coeffs, samples_z = sample_controls(config, jax.random.PRNGKey(1), SAMPLE_COUNT)
   opt = config.optimizer
   with jax.ensure_compile_time_eval():  # static hyperparameters, even while init is traced
     # Lazy R1 makes D's effective step count larger: StyleGAN2's Adam correction.
@@ -117,8 +119,9 @@ def init_state(config, rng, constants) -> state_lib.TrainState:
       tx={'generator': optax.adam(opt.g_learning_rate, b1=opt.b1, b2=opt.b2),
           'discriminator': optax.adam(d_lr, b1=d_b1, b2=d_b2)},
       rng=key_state,
-      constants={'generator_state': {k: v for k, v in g_vars.items() if k != 'params'},
-                 'samples_z': sample_control_vectors(config, jax.random.PRNGKey(1), SAMPLE_COUNT),
+      constants={**constants,
+                 'generator_state': {k: v for k, v in g_vars.items() if k != 'params'},
+                 'samples_z': samples_z, 'samples_coeffs': samples_coeffs,
                  'samples_camera': geometry.camera_from_yaw_pitch(
                      jnp.linspace(-0.5, 0.5, SAMPLE_COUNT), jnp.zeros(SAMPLE_COUNT))},
       ema_names=('generator',), ema_decay=ema_decay)
@@ -146,14 +149,17 @@ def step_variant(config, step: int) -> Regularizers:
                       density=bool(loss.density_reg) and step % loss.density_reg_interval == 0)
 
 
-def train_step(config, state, batch, key, variant: Regularizers | None = None):
+def train_step(config, state, batch, key, variant: Regularizers | None = None,
+               generator_terms=None):
+  """One D and one G step; `generator_terms(out, coeffs, camera, key) -> (loss, metrics)` adds
+  a stage's own generator losses (e.g. imitation) on the generated batch `out`."""
   generator, discriminator = make_generator(config), make_discriminator(config)
   g_state = state.constants['generator_state']
-  keys = jax.random.split(key, 6)
+  keys = jax.random.split(key, 7)
   real, real_raw = _real_images(config, batch)
   camera = batch['camera']
   batch_size = camera.shape[0]
-  z = sample_control_vectors(config, keys[0], batch_size)
+  coeffs, z = sample_controls(config, keys[0], batch_size)
   c_cond = losses.swap_conditioning(keys[1], camera, config.loss.gpc_prob)
   sigma = losses.blur_sigma(state.step, config.loss.blur_fade_steps, config.loss.blur_init_sigma)
 
@@ -202,8 +208,12 @@ def train_step(config, state, batch, key, variant: Regularizers | None = None):
                                     method=generator.density, rngs=_rngs(keys[4])),
           points, keys[5])
     weight = losses.lazy_weight(config.loss.density_reg, config.loss.density_reg_interval)
-    return adversarial + weight * density_reg, ({'g_adversarial': adversarial,
-                                                 'density_reg': density_reg}, new_state)
+    total, terms = adversarial + weight * density_reg, {'g_adversarial': adversarial,
+                                                        'density_reg': density_reg}
+    if generator_terms is not None:
+      extra, extra_terms = generator_terms(out, coeffs, camera, keys[6])
+      total, terms = total + extra, {**terms, **extra_terms}
+    return total, (terms, new_state)
 
   (g_total, (g_terms, new_g_state)), g_grads = jax.value_and_grad(g_loss_fn, has_aux=True)(
       state.params['generator'])

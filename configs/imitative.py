@@ -1,0 +1,48 @@
+"""Imitative learning (`imitative` stage, paper §4.3.1): the main job.
+
+  python -m faceshop_jax.main --config=configs/imitative.py:cpu --workdir=/tmp/imitative
+
+'' is the paper's settings for GPU/TPU (batch 4 per device, 300k iterations, lr G 0.002 / D 0.0025,
+Adam β (0, 0.99), λ_tex 10, λ_id 10, λ_lmk 10, λ_ill 1e3, λ_ce 10, 48+48 samples, 128² → 512²), reading
+portraits from config.data.name and the analysis nets (converted Deep3DFaceRecon, BiSeNet, ArcFace)
+from config.imitative.analysis_dir; 'cpu' runs on the embedded synthetic world at 64² on a 2-core CPU
+with the in-domain analysis nets shipped in the package ('synthetic64'); 'test' is for tests.
+"""
+import ml_collections
+
+from configs import default
+from configs import gan
+
+
+def get_config(preset: str = '') -> ml_collections.ConfigDict:
+  """The imitative stage config for a preset."""
+  config = gan.get_config(preset)
+  config.stage = 'imitative'
+  config.num_train_steps = 300_000 if preset == '' else config.num_train_steps
+  config.imitative = ml_collections.ConfigDict({
+      # A directory with {reconstructor,parser,identity}/ (weights.load_role_net), or the name of
+      # nets shipped in the package ('synthetic64': trained by configs/analysis.py:cpu).
+      'analysis_dir': '',
+      'imitative_start': 10_000,  # adversarial warm-up steps (CoPo), then imitation
+      'semantic_start': 20_000,  # then also L_ce
+      'weights': {'texture': 10.0, 'identity': 10.0, 'landmarks': 10.0, 'illumination': 1e3,
+                  'semantic': 10.0},
+  })
+
+  def cpu():
+    config.imitative.analysis_dir = 'synthetic64'
+    config.num_train_steps = 400
+    config.imitative.imitative_start = 0
+    config.imitative.semantic_start = 100
+    config.summary_every_steps = 100
+    config.checkpoint_every_steps = 200
+
+  def test():
+    cpu()
+    config.num_train_steps = 1  # one compiled step variant (R1 + density) with every term on
+    config.checkpoint_every_steps = 1
+    config.summary_every_steps = 1
+    config.imitative.semantic_start = 0
+
+  default.select_preset(preset, {'': lambda: None, 'cpu': cpu, 'test': test})
+  return config

@@ -1,0 +1,123 @@
+"""The `imitative` stage (paper §4.3.1): the 3D-aware GAN learns to imitate the 3DMM.
+
+  python -m faceshop_jax.main --config=configs/imitative.py:cpu --workdir=/tmp/imitative
+
+Each step is the gan stage's (adversarial loss, lazy R1 and density regulariser, blur fade,
+pose-conditioning swap, EMA) plus, on the generator, the imitation terms of losses/imitative.py:
+the controls (κ, β, γ) that condition the generator also drive the 3DMM, rendered by our
+rasterizer through the same camera into R, its mask B and landmarks; the analysis nets
+(reconstructor, parser, identity; trained by the `analysis` stage or converted from PyTorch, saved
+under config.imitative.analysis_dir) read the generated image I. CoPo's schedule: adversarial only
+until `imitative_start`, then L_tex + L_id + L_lmk + L_ill, then also L_ce from `semantic_start`.
+The weights switch inside one compiled step (no recompilation at phase changes).
+The analysis nets' variables ride, frozen, in state.constants['analysis'].
+"""
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from faceshop_jax import face_model
+from faceshop_jax import visualize
+from faceshop_jax.analysis import bisenet
+from faceshop_jax.analysis import iresnet
+from faceshop_jax.analysis import reconstructor as reconstructor_lib
+from faceshop_jax.analysis import weights
+from faceshop_jax.losses import imitative as imitative_losses
+from faceshop_jax.train import stage as stage_lib
+from faceshop_jax.train.stages import gan
+from faceshop_jax.train.stages import vae as vae_stage
+
+TERMS = ('texture', 'identity', 'landmarks', 'illumination', 'semantic')
+
+
+@functools.lru_cache(maxsize=4)
+def analysis_nets(directory: str) -> dict[str, weights.AnalysisNet]:
+  """The role nets saved under `directory` (see weights.load_role_net)."""
+  return {role: weights.load_role_net(directory, role) for role in weights.ROLE_KINDS}
+
+
+def check_config(config) -> None:
+  gan.check_config(config)
+  try:
+    analysis_nets(config.imitative.analysis_dir)
+  except (FileNotFoundError, ValueError) as e:
+    raise ValueError(
+        f'config.imitative.analysis_dir = {config.imitative.analysis_dir!r} holds no analysis nets '
+        f'({e}). Train them with `python -m faceshop_jax.main --config=configs/analysis.py:cpu '
+        '--workdir=DIR` and pass DIR/analysis, or convert PyTorch checkpoints with '
+        '`python -m faceshop_jax.analysis.convert` into DIR/{reconstructor,parser,identity}.') from e
+
+
+def init_constants(config) -> dict:
+  nets = analysis_nets(config.imitative.analysis_dir)
+  return {'analysis': {role: net.variables for role, net in nets.items()}}
+
+
+def imitation_terms(config, state, out, coeffs, camera, key):
+  """Weighted imitation losses of generated outputs `out` (TriPlaneGenerator's dict) and metrics."""
+  del key
+  model = vae_stage.load_face_model(config.data.face_model)
+  nets = analysis_nets(config.imitative.analysis_dir)
+  variables = state.constants['analysis']
+  image = out['image']
+  size = image.shape[1]
+  render = face_model.render_face(model, coeffs, camera, size)
+  rendered = render.image * 2.0 - 1.0
+  target = imitative_losses.guidance_target(rendered, render.mask, image)
+  identity_net, parser_net = nets['identity'], nets['parser']
+  embeddings = iresnet.embed(identity_net.module, variables['identity'],
+                             jnp.concatenate([image, target]))
+  generated_embedding, target_embedding = jnp.split(embeddings, 2)
+  recon_net = dataclasses.replace(nets['reconstructor'], variables=variables['reconstructor'])
+  reconstruction = reconstructor_lib.reconstruct_faces(recon_net, model, image)
+  labels = jnp.argmax(bisenet.parse(parser_net.module, variables['parser'],
+                                    jax.lax.stop_gradient(image)), axis=-1)
+  values = {
+      'texture': imitative_losses.texture_loss(image, target),
+      'identity': imitative_losses.identity_loss(generated_embedding,
+                                                 jax.lax.stop_gradient(target_embedding)),
+      'landmarks': imitative_losses.landmark_loss(reconstruction.landmarks, render.landmarks, size),
+      'illumination': imitative_losses.illumination_loss(model.split_coeffs(reconstruction.coeffs).gamma,
+                                                         model.split_coeffs(coeffs).gamma),
+      'semantic': imitative_losses.semantic_loss(out['semantics'], labels),
+  }
+  schedule = config.imitative
+  on = imitative_losses.phase_weight(state.step, schedule.imitative_start)
+  semantic_on = imitative_losses.phase_weight(state.step, schedule.semantic_start)
+  total = sum(schedule.weights[name] * values[name] * (semantic_on if name == 'semantic' else on)
+              for name in TERMS)
+  return total, {f'imitation/{name}': value for name, value in values.items()}
+
+
+def train_step(config, state, batch, key, variant: gan.Regularizers | None = None):
+  return gan.train_step(config, state, batch, key, variant,
+                        generator_terms=functools.partial(imitation_terms, config, state))
+
+
+def summaries(config, state, batch) -> dict:
+  """The EMA generator on fixed controls: generated | 3DMM guidance R | R' | rendered semantics."""
+  del batch
+  model = vae_stage.load_face_model(config.data.face_model)
+  variables = {'params': state.ema_params['generator'], **state.constants['generator_state']}
+  z, camera = state.constants['samples_z'], state.constants['samples_camera']
+  out = jax.device_get(gan._sampler(config)(variables, z, camera))  # pylint: disable=protected-access
+  coeffs = state.constants['samples_coeffs']
+  size = out['image'].shape[1]
+  render = jax.device_get(face_model.render_face(model, coeffs, camera, size))
+  rendered = render.image * 2.0 - 1.0
+  target = imitative_losses.guidance_target(rendered, render.mask, out['image'])
+  semantics = np.argmax(out['semantics'], axis=-1)
+  scale = size // semantics.shape[1]
+  rows = [visualize.to_uint8(out['image'], -1, 1), visualize.to_uint8(rendered, -1, 1),
+          visualize.to_uint8(target, -1, 1),
+          visualize.colorize_labels(semantics.repeat(scale, 1).repeat(scale, 2))]
+  return {'images': {'generated_guidance_blend_semantics': visualize.image_grid(np.stack(rows))}}
+
+
+STAGE = stage_lib.Stage(name='imitative', check_config=check_config, make_data=gan.make_data,
+                        init_constants=init_constants, init_state=gan.init_state,
+                        train_step=train_step, summaries=summaries,
+                        step_variant=gan.step_variant)
