@@ -55,16 +55,21 @@ def make_discriminator(config) -> stylegan.DualDiscriminator:
                                     max_blur_sigma=config.loss.blur_init_sigma)
 
 
+def control_vector(config, coeffs: jax.Array, noise: jax.Array) -> jax.Array:
+  """z [n, control_dim] = (ε, κ = (α, δ), β, γ) of coefficients [n, D] and noise ε [n, noise_dim]."""
+  parts = vae_stage.load_face_model(config.data.face_model).split_coeffs(coeffs)
+  return jnp.concatenate([noise, parts.identity, parts.texture, parts.expression, parts.gamma],
+                         axis=-1)
+
+
 def sample_controls(config, key, n: int) -> tuple[jax.Array, jax.Array]:
   """Coefficients [n, D] from the control prior (canonical pose) and their control vectors
-  z [n, control_dim] = (ε ~ N(0, I), κ = (α, δ), β, γ)."""
+  z [n, control_dim] with ε ~ N(0, I)."""
   model = vae_stage.load_face_model(config.data.face_model)
   key_noise, key_prior = jax.random.split(key)
   coeffs, _ = prior_lib.sample_controls(key_prior, model, n)
-  parts = model.split_coeffs(coeffs)
-  z = jnp.concatenate([jax.random.normal(key_noise, (n, config.model.noise_dim)),
-                       parts.identity, parts.texture, parts.expression, parts.gamma], axis=-1)
-  return coeffs, z
+  return coeffs, control_vector(config, coeffs,
+                                jax.random.normal(key_noise, (n, config.model.noise_dim)))
 
 
 def check_config(config) -> None:
