@@ -27,22 +27,30 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
       'semantic_start': 20_000,  # then also L_ce
       'weights': {'texture': 10.0, 'identity': 10.0, 'landmarks': 10.0, 'illumination': 1e3,
                   'semantic': 10.0},
+      # Control accuracy at the end (paper §5.4.2): identities x variations generated images.
+      'evaluation': {'identities': 1000, 'variations': 10, 'seed': 0},
   })
 
   def cpu():
     config.imitative.analysis_dir = 'synthetic64'
-    config.num_train_steps = 400
-    config.imitative.imitative_start = 0
-    config.imitative.semantic_start = 100
+    # Adversarial only for 200 steps (the step-200 checkpoint is 'before imitation'), then imitation,
+    # with L_ce from step 300.
+    config.num_train_steps = 500
+    config.imitative.imitative_start = 200
+    config.imitative.semantic_start = 300
     config.summary_every_steps = 100
-    config.checkpoint_every_steps = 200
+    config.checkpoint_every_steps = 100
+    config.keep_checkpoints = 10
+    config.imitative.evaluation.update({'identities': 50, 'variations': 4})
 
   def test():
     cpu()
     config.num_train_steps = 1  # one compiled step variant (R1 + density) with every term on
     config.checkpoint_every_steps = 1
     config.summary_every_steps = 1
+    config.imitative.imitative_start = 0
     config.imitative.semantic_start = 0
+    config.imitative.evaluation.update({'identities': 2, 'variations': 2})
 
   default.select_preset(preset, {'': lambda: None, 'cpu': cpu, 'test': test})
   return config

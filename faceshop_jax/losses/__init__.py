@@ -7,7 +7,6 @@ from faceshop_jax.losses.gan import density_regularization
 from faceshop_jax.losses.gan import discriminator_loss
 from faceshop_jax.losses.gan import ema_decay_from_half_life
 from faceshop_jax.losses.gan import ema_update
-from faceshop_jax.losses.gan import gaussian_blur
 from faceshop_jax.losses.gan import generator_loss
 from faceshop_jax.losses.gan import lazy_adam_hyperparameters
 from faceshop_jax.losses.gan import lazy_weight

@@ -4,7 +4,8 @@ Pure functions of logits, arrays or apply functions; no model classes. One funct
 - `discriminator_loss`, `generator_loss`: hinge (paper Eq. 12) or non-saturating logistic (CoPo, EG3D).
 - `r1_penalty`: mean over the batch of ‖∇_x D(x)‖² at real inputs (every input of the dual D).
 - `density_regularization`: EG3D's 'l1' density smoothness term.
-- `blur_sigma`, `gaussian_blur`: EG3D's blur fade of the images D sees early in training.
+- `blur_sigma`: EG3D's blur fade of the images D sees early in training (the discriminator blurs
+  its own inputs: stylegan.blur).
 - `swap_probability`, `swap_conditioning`: EG3D's generator pose-conditioning swap (gpc_reg_prob).
 - `ema_update`, `ema_decay_from_half_life`: StyleGAN2's EMA of G.
 
@@ -193,38 +194,6 @@ def _blur_taps(sigma: Scalar, radius: int, dtype) -> jnp.ndarray:
   safe_sigma = jnp.where(support > 0, sigma, 1.0)
   weights = jnp.where(jnp.abs(taps) <= support, jnp.exp2(-jnp.square(taps / safe_sigma)), 0.0)
   return weights / jnp.sum(weights)
-
-
-def gaussian_blur(images: jnp.ndarray, sigma: Scalar,
-                  max_sigma: float = BLUR_INITIAL_SIGMA) -> jnp.ndarray:
-  """Separable Gaussian blur with EG3D's kernel, jit-safe for a traced sigma.
-
-  The kernel is EG3D's 2^(−(x/σ)²) truncated at |x| ≤ ⌊3σ⌋ (a Gaussian of standard deviation
-  σ / √(2 ln 2) ≈ 0.85σ), so blur_init_sigma = 10 means what it means there. Its size is fixed by
-  max_sigma (sigma above it is truncated to that support); sigma < 1/3 is exactly the identity.
-  Borders replicate the edge pixel (EG3D pads with zeros, which darkens the frame of [-1, 1] images).
-
-  Args:
-    images: [B, H, W, C].
-    sigma: scalar (may be traced); differentiable w.r.t. images.
-    max_sigma: the largest sigma the fixed kernel (2·⌊3·max_sigma⌋ + 1 taps) can represent.
-
-  Returns:
-    [B, H, W, C] blurred images.
-  """
-  chex.assert_rank(images, 4)
-  radius = int(np.floor(3.0 * max_sigma))
-  weights = _blur_taps(sigma, radius, images.dtype)
-  batch, height, width, channels = images.shape
-  # Channels into the batch: one single-channel kernel serves every channel.
-  x = jnp.moveaxis(images, -1, 1).reshape(batch * channels, height, width, 1)
-  x = jnp.pad(x, ((0, 0), (radius, radius), (radius, radius), (0, 0)), mode='edge')
-  for kernel in (weights.reshape(-1, 1, 1, 1), weights.reshape(1, -1, 1, 1)):
-    # HIGHEST: TF32 convs on GPU would round the images even at sigma 0.
-    x = jax.lax.conv_general_dilated(x, kernel, (1, 1), 'VALID',
-                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
-                                     precision=jax.lax.Precision.HIGHEST)
-  return jnp.moveaxis(x.reshape(batch, channels, height, width), 1, -1)
 
 
 def swap_probability(step: Scalar, fade_steps: int, final_probability: float) -> jnp.ndarray:

@@ -145,48 +145,6 @@ def test_density_regularization_of_a_linear_field_is_the_half_normal_mean():
 
 # Blur.
 
-def _numpy_blur(images, sigma):
-  """Direct 2-D convolution with EG3D's kernel and replicated borders."""
-  radius = int(np.floor(3 * sigma))
-  taps = np.arange(-radius, radius + 1)
-  k = np.exp2(-np.square(taps / sigma))
-  k2 = np.outer(k, k) / np.sum(k) ** 2
-  padded = np.pad(images, ((0, 0), (radius, radius), (radius, radius), (0, 0)), mode='edge')
-  _, h, w, _ = images.shape
-  out = np.zeros_like(images)
-  for i, dy in enumerate(taps):
-    for j, dx in enumerate(taps):
-      out += k2[i, j] * padded[:, radius + dy:radius + dy + h, radius + dx:radius + dx + w]
-  return out
-
-
-def test_blur_is_the_identity_below_one_third():
-  images = jax.random.normal(jax.random.PRNGKey(0), (2, 9, 7, 3))
-  blur = jax.jit(losses.gaussian_blur)
-  for sigma in (0.0, 0.3):
-    np.testing.assert_array_equal(blur(images, sigma), images)
-
-
-def test_blur_preserves_a_constant_image():
-  images = jnp.full((1, 8, 8, 3), 0.7)
-  np.testing.assert_allclose(losses.gaussian_blur(images, 4.0), images, rtol=1e-6)
-
-
-def test_blur_matches_direct_convolution_under_jit():
-  images = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (2, 12, 10, 3)))
-  blur = jax.jit(lambda x, s: losses.gaussian_blur(x, s, max_sigma=3.0))
-  for sigma in (1.0, 1.7, 3.0):
-    np.testing.assert_allclose(blur(images, sigma), _numpy_blur(images, sigma), atol=1e-5)
-
-
-def test_blur_gradients_are_finite_at_sigma_zero():
-  images = jax.random.normal(jax.random.PRNGKey(0), (1, 5, 5, 1))
-  loss = lambda x, s: jnp.sum(jnp.square(losses.gaussian_blur(x, s, max_sigma=2.0)))  # noqa: E731
-  grad_x, grad_s = jax.grad(loss, argnums=(0, 1))(images, 0.0)
-  np.testing.assert_allclose(grad_x, 2 * images, rtol=1e-6)
-  assert np.isfinite(grad_s)
-
-
 def test_blur_sigma_fades_linearly_to_zero():
   sigma = jax.jit(losses.blur_sigma, static_argnums=1)
   np.testing.assert_allclose([sigma(s, 100) for s in (0, 50, 100, 1000)], [10.0, 5.0, 0.0, 0.0])

@@ -14,7 +14,10 @@ The analysis nets' variables ride, frozen, in state.constants['analysis'].
 """
 import dataclasses
 import functools
+import json
+import os
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,6 +28,7 @@ from faceshop_jax.analysis import bisenet
 from faceshop_jax.analysis import iresnet
 from faceshop_jax.analysis import reconstructor as reconstructor_lib
 from faceshop_jax.analysis import weights
+from faceshop_jax.eval import control_accuracy as control_accuracy_lib
 from faceshop_jax.losses import imitative as imitative_losses
 from faceshop_jax.train import stage as stage_lib
 from faceshop_jax.train.stages import gan
@@ -97,6 +101,34 @@ def train_step(config, state, batch, key, variant: gan.Regularizers | None = Non
                         generator_terms=functools.partial(imitation_terms, config, state))
 
 
+def control_accuracy(config, generator_variables) -> dict[str, float]:
+  """AED/APD/AID (eval/control_accuracy.py) of a generator, read back by the config's reconstructor."""
+  model = vae_stage.load_face_model(config.data.face_model)
+  recon = analysis_nets(config.imitative.analysis_dir)['reconstructor']
+  sampler = gan._sampler(config)  # pylint: disable=protected-access
+
+  def generate(coeffs, camera, key):
+    noise = jax.random.normal(key, (coeffs.shape[0], config.model.noise_dim))
+    return sampler(generator_variables, gan.control_vector(config, coeffs, noise), camera)['image']
+
+  reconstruct = jax.jit(lambda images: reconstructor_lib.reconstruct_faces(recon, model, images))
+  evaluation = config.imitative.evaluation
+  return control_accuracy_lib.control_accuracy(
+      generate, reconstruct, model, jax.random.PRNGKey(evaluation.seed),
+      identities=evaluation.identities, variations=evaluation.variations)
+
+
+def finish(config, workdir: str, state) -> None:
+  """Control accuracy of the EMA generator -> WORKDIR/eval.json (primary host only)."""
+  if jax.process_index() != 0:
+    return
+  variables = {'params': state.ema_params['generator'], **state.constants['generator_state']}
+  results = {'step': int(state.step), **control_accuracy(config, jax.device_get(variables))}
+  with open(os.path.join(workdir, 'eval.json'), 'w') as f:
+    json.dump(results, f, indent=2, sort_keys=True)
+  logging.info('Control accuracy: %s', results)
+
+
 def summaries(config, state, batch) -> dict:
   """The EMA generator on fixed controls: generated | 3DMM guidance R | R' | rendered semantics."""
   del batch
@@ -119,5 +151,5 @@ def summaries(config, state, batch) -> dict:
 
 STAGE = stage_lib.Stage(name='imitative', check_config=check_config, make_data=gan.make_data,
                         init_constants=init_constants, init_state=gan.init_state,
-                        train_step=train_step, summaries=summaries,
+                        train_step=train_step, summaries=summaries, finish=finish,
                         step_variant=gan.step_variant)
