@@ -44,7 +44,7 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
 
   def cpu():
     config.batch_size = 32
-    config.num_train_steps = 2_000
+    config.num_train_steps = 1_000
     config.log_every_steps = 50
     config.summary_every_steps = 500
     config.checkpoint_every_steps = 500

@@ -22,7 +22,6 @@ from typing import Any, Callable, Optional, Union
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from faceshop_jax.geometry import camera as camera_lib
