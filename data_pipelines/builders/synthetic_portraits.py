@@ -19,7 +19,7 @@ import tensorflow_datasets as tfds
 from data_pipelines.builders import common
 
 TEST_SEED_OFFSET = 1 << 30
-RENDERER_MODULE = 'data_pipelines.synthetic.portraits'
+RENDERER_MODULE = 'faceshop_jax.world.portraits'
 
 
 @dataclasses.dataclass

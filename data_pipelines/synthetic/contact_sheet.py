@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 
-from data_pipelines.synthetic import portraits
+from faceshop_jax.world import portraits
 from faceshop_jax import visualize
 
 

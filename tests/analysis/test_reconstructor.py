@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from data_pipelines.synthetic import portraits
+from faceshop_jax.world import portraits
 from faceshop_jax import face_model
 from faceshop_jax import geometry
 from faceshop_jax.analysis import deep3d

@@ -9,7 +9,7 @@ from data_pipelines.builders import synthetic_portraits
 
 @pytest.fixture(scope='session')
 def fake_renderer():
-  """Makes `data_pipelines.synthetic.portraits` resolve to fake_portraits while building."""
+  """Makes `faceshop_jax.world.portraits` resolve to fake_portraits while building."""
   with pytest.MonkeyPatch.context() as patch:
     patch.setitem(sys.modules, synthetic_portraits.RENDERER_MODULE, fake_portraits)
     yield fake_portraits

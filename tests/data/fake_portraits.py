@@ -1,4 +1,4 @@
-"""A stand-in for data_pipelines.synthetic.portraits and the sizes of the test dataset built with it."""
+"""A stand-in for faceshop_jax.world.portraits and the sizes of the test dataset built with it."""
 import numpy as np
 
 from data_pipelines import builders

@@ -192,7 +192,7 @@ def test_synthetic_builder_renders_the_real_world(tmp_path, monkeypatch):
   # The session's fake renderer may be installed: build with the real one.
   monkeypatch.delitem(sys.modules, synthetic_portraits.RENDERER_MODULE, raising=False)
   portraits = importlib.import_module(synthetic_portraits.RENDERER_MODULE)
-  assert portraits.__file__.endswith(os.path.join('synthetic', 'portraits.py'))
+  assert portraits.__file__.endswith(os.path.join('world', 'portraits.py'))
   config = synthetic_portraits.SyntheticPortraitsConfig.sized(resolution=32, train_count=3,
                                                               test_count=1)
   builder = synthetic_portraits.SyntheticPortraits(data_dir=str(tmp_path), config=config)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from data_pipelines.synthetic import portraits
+from faceshop_jax.world import portraits
 from faceshop_jax import geometry
 from faceshop_jax.face_model import model as model_lib
 

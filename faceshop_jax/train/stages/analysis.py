@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from data_pipelines.synthetic import portraits
+from faceshop_jax.world import portraits
 from faceshop_jax import data as data_lib
 from faceshop_jax import face_model
 from faceshop_jax import geometry

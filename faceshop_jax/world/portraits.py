@@ -25,7 +25,7 @@ import numpy as np
 from faceshop_jax import face_model
 from faceshop_jax.face_model import model as model_lib
 from faceshop_jax.face_model import prior as prior_lib
-from data_pipelines.synthetic import backgrounds
+from faceshop_jax.world import backgrounds
 
 HAIR, CLOTH = 17, 16
 _HAIR_COLOURS = np.array([[0.05, 0.04, 0.035], [0.16, 0.10, 0.06], [0.35, 0.22, 0.12],
