@@ -15,8 +15,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from faceshop_jax.analysis import bisenet
-from faceshop_jax.analysis import convert
-from faceshop_jax.analysis import weights
 from tests.analysis import torch_parity
 
 _TINY = {'width': 8, 'context': 16, 'fuse': 32, 'head': 32, 'aux': 8}
@@ -237,41 +235,17 @@ def test_parse_jits_and_matches_torch_on_resized_images():
   torch_parity.assert_close(logits, expected)
 
 
-def _parser_state_dict():
-  return torch_parity.state_dict_numpy(_tiny_parser()[0])
-
-
-def test_wrong_shape_names_the_key():
-  state_dict = _parser_state_dict()
-  key = 'cp.arm32.conv_atten.weight'
-  state_dict[key] = state_dict[key][:-1]
-  with pytest.raises(ValueError, match=key.replace('.', r'\.')):
-    convert.convert_state_dict('bisenet', state_dict)
-
-
-def test_missing_key_names_it():
-  state_dict = _parser_state_dict()
-  key = 'ffm.conv2.weight'
-  del state_dict[key]
-  with pytest.raises(KeyError, match=key.replace('.', r'\.')):
-    convert.convert_state_dict('bisenet', state_dict)
-
-
-def test_unexpected_key_is_reported():
-  state_dict = _parser_state_dict()
-  state_dict['cp.resnet.fc.weight'] = np.zeros((1000, 64), np.float32)
-  with pytest.raises(ValueError, match=r'cp\.resnet\.fc\.weight'):
-    convert.convert_state_dict('bisenet', state_dict)
+def test_bad_checkpoints_are_named():
+  torch_parity.assert_bad_checkpoints_are_named(
+      'bisenet', torch_parity.state_dict_numpy(_tiny_parser()[0]),
+      wrong_shape_key='cp.arm32.conv_atten.weight', missing_key='ffm.conv2.weight',
+      extra_key='cp.resnet.fc.weight', extra_shape=(1000, 64))
 
 
 def test_save_load_round_trip(tmp_path):
   _, config, variables = _tiny_parser()
-  weights.save_analysis_net(str(tmp_path), 'bisenet', config, variables)
-  net = weights.load_analysis_net(str(tmp_path), 'bisenet')
-  assert net.config == config
-  images = _images((1, 64, 64, 3))
-  apply = jax.jit(net.module.apply)
-  np.testing.assert_array_equal(apply(net.variables, images), apply(variables, images))
+  torch_parity.assert_save_load_round_trip(tmp_path, 'bisenet', config, variables,
+                                           _images((1, 64, 64, 3)))
 
 
 def test_converted_variables_are_the_modules_and_train_mode_updates_batch_stats():

@@ -12,7 +12,6 @@ import torch.nn.functional as F
 
 from faceshop_jax.analysis import convert
 from faceshop_jax.analysis import inception
-from faceshop_jax.analysis import weights
 from tests.analysis import torch_parity
 
 
@@ -228,11 +227,12 @@ def test_too_small_input_is_rejected(converted):
     module.apply(variables, _images((1, 74, 80, 3)))
 
 
-def test_wrong_shape_raises_naming_key(reference):
-  state = torch_parity.state_dict_numpy(reference)
-  state['Mixed_6c.branch7x7_2.conv.weight'] = np.zeros((160, 160, 7, 1), np.float32)
-  with pytest.raises(ValueError, match='Mixed_6c.branch7x7_2.conv.weight'):
-    convert.convert_state_dict('inception', state)
+def test_bad_checkpoints_are_named(reference):
+  torch_parity.assert_bad_checkpoints_are_named(
+      'inception', torch_parity.state_dict_numpy(reference),
+      wrong_shape_key='Mixed_6c.branch7x7_2.conv.weight',
+      missing_key='Mixed_5b.branch_pool.bn.running_mean', extra_key='AuxLogits.fc.weight',
+      extra_shape=(1008, 768))
 
 
 def test_wrong_classifier_width_raises_naming_key(reference):
@@ -243,24 +243,8 @@ def test_wrong_classifier_width_raises_naming_key(reference):
     convert.convert_state_dict('inception', state)
 
 
-def test_missing_key_raises_naming_it(reference):
-  state = torch_parity.state_dict_numpy(reference)
-  del state['Mixed_5b.branch_pool.bn.running_mean']
-  with pytest.raises(KeyError, match='Mixed_5b.branch_pool.bn.running_mean'):
-    convert.convert_state_dict('inception', state)
-
-
-def test_unexpected_key_raises_in_finish(reference):
-  state = torch_parity.state_dict_numpy(reference)
-  state['AuxLogits.fc.weight'] = np.zeros((1008, 768), np.float32)
-  with pytest.raises(ValueError, match='AuxLogits.fc.weight'):
-    convert.convert_state_dict('inception', state)
-
-
 def test_save_load_round_trip(converted, tmp_path):
-  module, variables = converted
-  weights.save_analysis_net(str(tmp_path / 'inception'), 'inception', {}, variables)
-  net = weights.load_analysis_net(str(tmp_path / 'inception'), kind='inception')
+  _, variables = converted
   images = _images((1, inception.MIN_INPUT_SIZE, inception.MIN_INPUT_SIZE, 3), seed=2)
-  np.testing.assert_array_equal(jax.jit(net.module.apply)(net.variables, images),
-                                jax.jit(module.apply)(variables, images))
+  torch_parity.assert_save_load_round_trip(tmp_path / 'inception', 'inception', {}, variables,
+                                           images)

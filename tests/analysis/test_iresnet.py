@@ -9,9 +9,7 @@ import torch
 from torch import nn
 import torch_parity  # tests/analysis/torch_parity.py
 
-from faceshop_jax.analysis import convert
 from faceshop_jax.analysis import iresnet
-from faceshop_jax.analysis import weights
 
 # A tiny in-domain variant keeps the conversion-error and jit tests cheap.
 TINY = {'stage_blocks': [1, 1, 1, 1], 'width': 8, 'input_size': 32, 'num_features': 16}
@@ -154,36 +152,14 @@ def test_embed_resizes_any_size_under_jit():
   np.testing.assert_allclose(similarity[1], 1.0, atol=1e-5)
 
 
-def _tiny_state_dict():
-  return torch_parity.state_dict_numpy(_torch_net(TINY))
-
-
-def test_wrong_shape_raises_value_error_naming_key():
-  state_dict = _tiny_state_dict()
-  state_dict['layer2.0.conv2.weight'] = np.zeros((16, 16, 1, 1), np.float32)
-  with pytest.raises(ValueError, match=r'layer2\.0\.conv2\.weight'):
-    convert.convert_state_dict('arcface', state_dict)
-
-
-def test_missing_key_raises_key_error_naming_it():
-  state_dict = _tiny_state_dict()
-  del state_dict['layer3.0.downsample.1.running_var']
-  with pytest.raises(KeyError, match=r'layer3\.0\.downsample\.1\.running_var'):
-    convert.convert_state_dict('arcface', state_dict)
-
-
-def test_unexpected_key_raises_in_finish():
-  state_dict = _tiny_state_dict()
-  state_dict['head.weight'] = np.zeros((16, 16), np.float32)
-  with pytest.raises(ValueError, match=r'head\.weight'):
-    convert.convert_state_dict('arcface', state_dict)
+def test_bad_checkpoints_are_named():
+  torch_parity.assert_bad_checkpoints_are_named(
+      'arcface', torch_parity.state_dict_numpy(_torch_net(TINY)),
+      wrong_shape_key='layer2.0.conv2.weight', missing_key='layer3.0.downsample.1.running_var',
+      extra_key='head.weight', extra_shape=(16, 16))
 
 
 def test_save_load_round_trip(tmp_path):
   config, variables = torch_parity.convert_module('arcface', _torch_net(TINY))
-  weights.save_analysis_net(str(tmp_path), 'arcface', config, variables)
-  net = weights.load_analysis_net(str(tmp_path), 'arcface')
-  assert net.config == config
-  images = _faces(2, 32, seed=4)
-  np.testing.assert_array_equal(net.module.apply(net.variables, images),
-                                iresnet.build(config).apply(variables, images))
+  torch_parity.assert_save_load_round_trip(tmp_path, 'arcface', config, variables,
+                                           _faces(2, 32, seed=4))

@@ -9,15 +9,12 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
-from faceshop_jax.analysis import convert
 from faceshop_jax.analysis import deep3d
 from faceshop_jax.analysis import resnet
 from faceshop_jax.analysis import torch_layout
-from faceshop_jax.analysis import weights
 from tests.analysis import torch_parity
 
 _CUSTOM_OUT_SIZES = [80, 52, 80, 3, 27, 2, 1]  # our face model: 52 expression units
@@ -183,41 +180,18 @@ def test_reconstruct_jits_and_matches_torch_on_resized_images():
   torch_parity.assert_close(coefficients, expected)
 
 
-def _recon_state_dict():
-  return torch_parity.state_dict_numpy(_tiny_recon()[0])
-
-
-def test_wrong_shape_names_the_key():
-  state_dict = _recon_state_dict()
-  key = 'backbone.layer3.0.conv2.weight'
-  state_dict[key] = state_dict[key][:, :-1]
-  with pytest.raises(ValueError, match=key.replace('.', r'\.')):
-    convert.convert_state_dict('deep3d', state_dict)
-
-
-def test_missing_key_names_it():
-  state_dict = _recon_state_dict()
-  key = 'backbone.layer2.1.bn2.running_var'
-  del state_dict[key]
-  with pytest.raises(KeyError, match=key.replace('.', r'\.')):
-    convert.convert_state_dict('deep3d', state_dict)
-
-
-def test_unexpected_key_is_reported():
-  state_dict = _recon_state_dict()
-  state_dict['backbone.fc.weight'] = np.zeros((257, 256), np.float32)
-  with pytest.raises(ValueError, match=r'backbone\.fc\.weight'):
-    convert.convert_state_dict('deep3d', state_dict)
+def test_bad_checkpoints_are_named():
+  torch_parity.assert_bad_checkpoints_are_named(
+      'deep3d', torch_parity.state_dict_numpy(_tiny_recon()[0]),
+      wrong_shape_key='backbone.layer3.0.conv2.weight',
+      missing_key='backbone.layer2.1.bn2.running_var', extra_key='backbone.fc.weight',
+      extra_shape=(257, 256))
 
 
 def test_save_load_round_trip(tmp_path):
   _, config, variables = _tiny_recon()
-  weights.save_analysis_net(str(tmp_path), 'deep3d', config, variables)
-  net = weights.load_analysis_net(str(tmp_path), 'deep3d')
-  assert net.config == config
-  images = _images((1, 32, 32, 3))
-  apply = jax.jit(net.module.apply)
-  np.testing.assert_array_equal(apply(net.variables, images), apply(variables, images))
+  torch_parity.assert_save_load_round_trip(tmp_path, 'deep3d', config, variables,
+                                           _images((1, 32, 32, 3)))
 
 
 def test_converted_variables_are_the_modules_and_train_mode_updates_batch_stats():

@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from faceshop_jax.analysis import convert
 from faceshop_jax.analysis import lpips
 from faceshop_jax.analysis import vgg
-from faceshop_jax.analysis import weights
 from tests.analysis import torch_parity
 
 # torchvision's cfgs['D'].
@@ -168,26 +167,12 @@ def test_config_must_be_empty():
     vgg.build({'depth': 19})
 
 
-def test_wrong_shape_raises_naming_key(reference):
-  state = torch_parity.state_dict_numpy(reference)
-  state['features.17.weight'] = np.zeros((512, 128, 3, 3), np.float32)
-  with pytest.raises(ValueError, match='features.17.weight'):
-    convert.convert_state_dict('vgg16', state)
-
-
-def test_missing_key_raises_naming_it(reference):
-  state = torch_parity.state_dict_numpy(reference)
-  del state['features.26.bias']
-  with pytest.raises(KeyError, match='features.26.bias'):
-    convert.convert_state_dict('vgg16', state)
-
-
-def test_unexpected_key_raises_in_finish(reference):
-  # VGG19's extra conv of stage 5 (features.30): not VGG16.
-  state = torch_parity.state_dict_numpy(reference)
-  state['features.30.weight'] = np.zeros((512, 512, 3, 3), np.float32)
-  with pytest.raises(ValueError, match='features.30.weight'):
-    convert.convert_state_dict('vgg16', state)
+def test_bad_checkpoints_are_named(reference):
+  # The unexpected key is VGG19's extra conv of stage 5 (features.30): not VGG16.
+  torch_parity.assert_bad_checkpoints_are_named(
+      'vgg16', torch_parity.state_dict_numpy(reference), wrong_shape_key='features.17.weight',
+      missing_key='features.26.bias', extra_key='features.30.weight',
+      extra_shape=(512, 512, 3, 3))
 
 
 def test_full_torchvision_checkpoint_classifier_is_dropped(reference, converted):
@@ -204,13 +189,8 @@ def test_full_torchvision_checkpoint_classifier_is_dropped(reference, converted)
 
 
 def test_save_load_round_trip(converted, tmp_path):
-  module, variables = converted
-  weights.save_analysis_net(str(tmp_path / 'vgg16'), 'vgg16', {}, variables)
-  net = weights.load_analysis_net(str(tmp_path / 'vgg16'), kind='vgg16')
-  images = _images((1, 16, 16, 3), seed=3)
-  for loaded_tap, tap in zip(net.module.apply(net.variables, images),
-                             module.apply(variables, images)):
-    np.testing.assert_array_equal(loaded_tap, tap)
+  torch_parity.assert_save_load_round_trip(tmp_path / 'vgg16', 'vgg16', {}, converted[1],
+                                           _images((1, 16, 16, 3), seed=3))
 
 
 def test_lpips_matches_torch_reference():
