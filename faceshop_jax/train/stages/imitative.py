@@ -101,10 +101,12 @@ def train_step(config, state, batch, key, variant: gan.Regularizers | None = Non
                         generator_terms=functools.partial(imitation_terms, config, state))
 
 
-def control_accuracy(config, generator_variables) -> dict[str, float]:
-  """AED/APD/AID (eval/control_accuracy.py) of a generator, read back by the config's reconstructor."""
+def control_accuracy(config, generator_variables, analysis_dir: str, identities: int,
+                     variations: int, seed: int = 0) -> dict[str, float]:
+  """AED/APD/AID (eval/control_accuracy.py) of a generator stage's generator (its config and
+  variables), read back by the reconstructor in `analysis_dir`."""
   model = vae_stage.load_face_model(config.data.face_model)
-  recon = analysis_nets(config.imitative.analysis_dir)['reconstructor']
+  recon = analysis_nets(analysis_dir)['reconstructor']
   sampler = gan._sampler(config)  # pylint: disable=protected-access
 
   def generate(coeffs, camera, key):
@@ -112,10 +114,9 @@ def control_accuracy(config, generator_variables) -> dict[str, float]:
     return sampler(generator_variables, gan.control_vector(config, coeffs, noise), camera)['image']
 
   reconstruct = jax.jit(lambda images: reconstructor_lib.reconstruct_faces(recon, model, images))
-  evaluation = config.imitative.evaluation
-  return control_accuracy_lib.control_accuracy(
-      generate, reconstruct, model, jax.random.PRNGKey(evaluation.seed),
-      identities=evaluation.identities, variations=evaluation.variations)
+  return control_accuracy_lib.control_accuracy(generate, reconstruct, model,
+                                               jax.random.PRNGKey(seed), identities=identities,
+                                               variations=variations)
 
 
 def finish(config, workdir: str, state) -> None:
@@ -123,7 +124,10 @@ def finish(config, workdir: str, state) -> None:
   if jax.process_index() != 0:
     return
   variables = {'params': state.ema_params['generator'], **state.constants['generator_state']}
-  results = {'step': int(state.step), **control_accuracy(config, jax.device_get(variables))}
+  evaluation = config.imitative.evaluation
+  results = {'step': int(state.step), **control_accuracy(
+      config, jax.device_get(variables), config.imitative.analysis_dir, evaluation.identities,
+      evaluation.variations, evaluation.seed)}
   with open(os.path.join(workdir, 'eval.json'), 'w') as f:
     json.dump(results, f, indent=2, sort_keys=True)
   logging.info('Control accuracy: %s', results)
