@@ -1,0 +1,429 @@
+"""Inference with a trained 3D-aware generator: load it, export it, sample controls, render.
+
+  bundle = inference.load_from_workdir('/tmp/gan')     # the newest checkpoint of a training run
+  inference.save_export(bundle, '/tmp/gan_export')    # EMA generator + config, no training state
+  bundle = inference.load_export('/tmp/gan_export')
+  portraits = inference.generate(bundle, seeds=[0, 1], yaw=0.3, pitch=0.0,
+                                 expression={'jawOpen': 0.8}, light=(0.5, 0.3, 0.8))
+
+Any stage whose train state keeps the EMA generator at ema_params['generator'] and the generator's
+other collections (w_avg, constant noise) at constants['generator_state'], and whose config
+describes the generator by config.model and config.data.face_model (the gan and imitative stages),
+can be loaded. Control vectors follow the generator stages' layout z = [ε | α | δ | β | γ]
+(gan.control_vector). An export directory holds
+
+  export.json        format version, the run's stage, step and config, the face-model spec
+  generator/         orbax StandardCheckpointer: {'params': EMA params, 'stats', 'noise_const'}
+  face_model.npz     the face model (face_model.save_npz), unless the run used the embedded one
+  control_space/     the control space (control.save_control_space), if one was attached
+"""
+import dataclasses
+import functools
+import json
+import os
+import shutil
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+from faceshop_jax import control
+from faceshop_jax import face_model as face_model_lib
+from faceshop_jax import geometry
+from faceshop_jax import models
+from faceshop_jax import visualize
+from faceshop_jax.face_model import prior as prior_lib
+from faceshop_jax.train.stages import gan as gan_stage
+from faceshop_jax.train.stages import vae as vae_stage
+
+EXPORT_FORMAT = 1
+EXPORT_FILE = 'export.json'
+GENERATOR_DIR = 'generator'
+FACE_MODEL_FILE = 'face_model.npz'
+CONTROL_SPACE_DIR = 'control_space'
+# The --light override: one white directional light of the given intensity plus this RGB ambient
+# irradiance (inside the control prior's ambient range, 0.15 to 0.6), as SH coefficients.
+LIGHT_AMBIENT = 0.3
+_TRAIN_COMMAND = 'python -m faceshop_jax.main --config=configs/gan.py:cpu --workdir={workdir}'
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GeneratorBundle:
+  """Everything generation needs, and nothing of training.
+
+  Attributes:
+    config: the run's config (rebuilt from its saved JSON); config.model and
+      config.data.face_model describe the generator.
+    generator: the generator module.
+    variables: {'params': EMA parameters, 'stats': {w_avg}, 'noise_const': ...}.
+    face_model: the face model whose coefficients κ, β, γ the control vectors hold.
+    step: the training step the EMA parameters come from.
+    control_space: the trained control space to sample κ, β, γ from; None samples the face
+      model's prior (face_model.prior), as the generator stages do in training.
+  """
+  config: ml_collections.ConfigDict
+  generator: models.TriPlaneGenerator
+  variables: dict[str, Any]
+  face_model: face_model_lib.FaceModel
+  step: int
+  control_space: control.ControlSpace | None = None
+
+  @property
+  def control_dim(self) -> int:
+    return self.generator.z_dim
+
+
+class Portraits(NamedTuple):
+  """What `generate` renders, as numpy arrays.
+
+  Attributes:
+    images: uint8 [N, R, R, 3], the super-resolved images.
+    labels: int32 [N, r, r] semantic classes (face_model.CLASS_NAMES; 0 = background).
+    depth: float32 [N, r, r] expected ray depth, metres from the camera.
+  """
+  images: np.ndarray
+  labels: np.ndarray
+  depth: np.ndarray
+
+
+def _single_device(tree):
+  """ShapeDtypeStructs of tree's leaves on the default device (a restore target)."""
+  sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), tree)
+
+
+def _abstract_variables(config, generator: models.TriPlaneGenerator) -> dict[str, Any]:
+  """The generator's variables as ShapeDtypeStructs: params plus its other collections."""
+  camera = geometry.camera_from_yaw_pitch(jnp.zeros(1), jnp.zeros(1))
+  rngs = {name: jax.random.PRNGKey(0) for name in ('params',) + gan_stage.RNG_STREAMS}
+  z = jnp.zeros((1, gan_stage.control_dim(config)))
+  return _single_device(jax.eval_shape(lambda: generator.init(rngs, z, camera, camera)))
+
+
+def _shape_differences(expected, saved, limit: int = 5) -> list[str]:
+  """Up to `limit` leaves that are missing, unexpected or differently shaped in `saved`."""
+
+  def shapes(tree):
+    return {jax.tree_util.keystr(path): tuple(leaf.shape)
+            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+  want, got = shapes(expected), shapes(saved)
+  problems = [f'{k}: missing' for k in sorted(set(want) - set(got))]
+  problems += [f'{k}: unexpected' for k in sorted(set(got) - set(want))]
+  problems += [f'{k}: saved {got[k]}, expected {want[k]}' for k in sorted(set(want) & set(got))
+               if got[k] != want[k]]
+  return problems[:limit]
+
+
+def load_from_workdir(workdir: str, step: int | None = None) -> GeneratorBundle:
+  """The EMA generator of the checkpoint at `step` (default: the newest) in WORKDIR/checkpoints
+  (no control space).
+
+  Only the generator's part of the train state is read (orbax partial restore), so neither the
+  stage's constants nor its data iterator are rebuilt.
+
+  Raises:
+    FileNotFoundError: no such directory, or no checkpoint in it.
+    ValueError: the checkpoint holds no generator (e.g. a vae run), or one whose shapes do not
+      match its config.
+  """
+  workdir = os.path.abspath(workdir)
+  if not os.path.isdir(workdir):
+    raise FileNotFoundError(f'No training run at {workdir}: the directory does not exist.')
+  directory = os.path.join(workdir, 'checkpoints')
+  no_checkpoint = FileNotFoundError(
+      f'No checkpoint in {directory}; train first with '
+      f'{_TRAIN_COMMAND.format(workdir=workdir)} (or another generator stage).')
+  if not os.path.isdir(directory):
+    raise no_checkpoint
+  manager = ocp.CheckpointManager(
+      directory, options=ocp.CheckpointManagerOptions(create=False),
+      item_handlers={'state': ocp.PyTreeCheckpointHandler(),
+                     'config': ocp.JsonCheckpointHandler()})
+  with manager:
+    steps = manager.all_steps()
+    if not steps:
+      raise no_checkpoint
+    if step is None:
+      step = max(steps)
+    elif step not in steps:
+      raise FileNotFoundError(f'No checkpoint at step {step} in {directory}; it has steps '
+                              f'{sorted(steps)}.')
+    config = ml_collections.ConfigDict(
+        manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))['config'])
+    saved = manager.item_metadata(step)['state'].tree
+    if 'generator' not in saved.get('ema_params', {}) or 'generator_state' not in saved.get(
+        'constants', {}):
+      raise ValueError(
+          f'The checkpoint at step {step} in {directory} (stage {config.get("stage")!r}) holds no '
+          "generator (ema_params['generator'] and constants['generator_state']); load a run of a "
+          'generator stage (gan, imitative).')
+    generator = gan_stage.make_generator(config)
+    abstract = _abstract_variables(config, generator)
+    target = {'ema_params': {'generator': abstract['params']},
+              'constants': {'generator_state': {k: v for k, v in abstract.items()
+                                                if k != 'params'}}}
+    problems = _shape_differences(target, {k: {n: saved[k][n] for n in target[k]}
+                                           for k in target})
+    if problems:
+      raise ValueError(f'The generator saved at step {step} in {directory} does not match the '
+                       f'generator its config describes (config.model): {"; ".join(problems)}.')
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
+        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+        partial_restore=True)))['state']
+  variables = {'params': restored['ema_params']['generator'],
+               **restored['constants']['generator_state']}
+  return GeneratorBundle(config=config, generator=generator, variables=variables,
+                         face_model=vae_stage.load_face_model(config.data.face_model), step=step)
+
+
+def attach_control_space(bundle: GeneratorBundle, directory: str) -> GeneratorBundle:
+  """bundle sampling κ, β, γ from the control space in `directory`.
+
+  `directory` is what control.save_control_space wrote, or a vae run's WORKDIR holding it in
+  control_space/.
+
+  Raises:
+    FileNotFoundError: neither holds a control space.
+    ValueError: the control space's factor sizes differ from the bundle's face model.
+  """
+  directory = os.path.abspath(directory)
+  for candidate in (directory, os.path.join(directory, CONTROL_SPACE_DIR)):
+    if os.path.isfile(os.path.join(candidate, 'control_space.json')):
+      space = control.load_control_space(candidate)
+      break
+  else:
+    raise FileNotFoundError(
+        f'No control space in {directory} or {os.path.join(directory, CONTROL_SPACE_DIR)}; a vae '
+        'run writes one to WORKDIR/control_space when it finishes.')
+  for spec in control.factor_specs(bundle.face_model):
+    if space.spec(spec.name).size != spec.size:
+      raise ValueError(
+          f'The control space in {directory} has {space.spec(spec.name).size} {spec.name} '
+          f'coefficients; the generator\'s face model ({bundle.config.data.face_model}) has '
+          f'{spec.size}. Use a control space trained on the same face model.')
+  return dataclasses.replace(bundle, control_space=space)
+
+
+def _is_export(directory: str) -> bool:
+  return os.path.isfile(os.path.join(directory, EXPORT_FILE))
+
+
+def save_export(bundle: GeneratorBundle, out_dir: str) -> list[str]:
+  """Writes bundle to out_dir (see the module docstring); returns the entries written.
+
+  Everything is written to out_dir + '.tmp' and renamed into place at the end, so a crash leaves
+  the previous contents of out_dir (or nothing) rather than half an export. An existing export is
+  replaced.
+
+  Raises:
+    FileExistsError: out_dir exists and is neither an empty directory nor an export.
+  """
+  out_dir = os.path.abspath(out_dir)  # orbax needs absolute paths
+  if os.path.exists(out_dir) and not (
+      os.path.isdir(out_dir) and (not os.listdir(out_dir) or _is_export(out_dir))):
+    raise FileExistsError(f'{out_dir} exists and is not an export (no {EXPORT_FILE}); refusing to '
+                          'overwrite it. Choose another output directory or remove it.')
+  staging = out_dir + '.tmp'
+  shutil.rmtree(staging, ignore_errors=True)
+  os.makedirs(staging)
+  try:
+    written = [GENERATOR_DIR]
+    with ocp.StandardCheckpointer() as checkpointer:
+      checkpointer.save(os.path.join(staging, GENERATOR_DIR), bundle.variables)
+      checkpointer.wait_until_finished()
+    face_model_spec = bundle.config.data.face_model
+    if face_model_spec != 'embedded':
+      face_model_lib.save_npz(bundle.face_model, os.path.join(staging, FACE_MODEL_FILE))
+      written.append(FACE_MODEL_FILE)
+    if bundle.control_space is not None:
+      control.save_control_space(bundle.control_space, os.path.join(staging, CONTROL_SPACE_DIR))
+      written.append(CONTROL_SPACE_DIR)
+    metadata = {'format': EXPORT_FORMAT, 'stage': bundle.config.get('stage'), 'step': bundle.step,
+                'config': json.loads(bundle.config.to_json_best_effort()),
+                'face_model': {'spec': face_model_spec,
+                               'file': FACE_MODEL_FILE if FACE_MODEL_FILE in written else None},
+                'control_space': bundle.control_space is not None}
+    with open(os.path.join(staging, EXPORT_FILE), 'w') as f:
+      json.dump(metadata, f, indent=2)
+    written.append(EXPORT_FILE)
+  except BaseException:
+    shutil.rmtree(staging, ignore_errors=True)
+    raise
+  if os.path.exists(out_dir):
+    previous = out_dir + '.old'
+    shutil.rmtree(previous, ignore_errors=True)
+    os.replace(out_dir, previous)
+    os.replace(staging, out_dir)
+    shutil.rmtree(previous)
+  else:
+    os.replace(staging, out_dir)
+  return sorted(written)
+
+
+def load_export(out_dir: str) -> GeneratorBundle:
+  """The bundle save_export wrote to out_dir (no training state needed).
+
+  A face model shipped in the export replaces config.data.face_model by its path there.
+
+  Raises:
+    FileNotFoundError: out_dir holds no export.
+    ValueError: an export of another format version.
+  """
+  out_dir = os.path.abspath(out_dir)
+  if not _is_export(out_dir):
+    raise FileNotFoundError(f'{out_dir} holds no export ({EXPORT_FILE} is missing); write one with '
+                            'python -m faceshop_jax.export --workdir=RUN --out=DIR.')
+  with open(os.path.join(out_dir, EXPORT_FILE)) as f:
+    metadata = json.load(f)
+  if metadata.get('format') != EXPORT_FORMAT:
+    raise ValueError(f'{out_dir} holds export format {metadata.get("format")}; this code reads '
+                     f'format {EXPORT_FORMAT}.')
+  config = ml_collections.ConfigDict(metadata['config'])
+  if metadata['face_model']['file']:
+    config.data.face_model = os.path.join(out_dir, metadata['face_model']['file'])
+  generator = gan_stage.make_generator(config)
+  with ocp.StandardCheckpointer() as checkpointer:
+    variables = checkpointer.restore(os.path.join(out_dir, GENERATOR_DIR),
+                                     _abstract_variables(config, generator))
+  space = (control.load_control_space(os.path.join(out_dir, CONTROL_SPACE_DIR))
+           if metadata['control_space'] else None)
+  return GeneratorBundle(config=config, generator=generator, variables=variables,
+                         face_model=vae_stage.load_face_model(config.data.face_model),
+                         step=metadata['step'], control_space=space)
+
+
+@functools.partial(jax.jit, static_argnames='noise_dim')
+def _sample_seeds(keys: jax.Array, model: face_model_lib.FaceModel,
+                  space: control.ControlSpace | None, noise_dim: int):
+  """Per key [N, 2]: noise ε [N, noise_dim] and coefficients [N, D] from the control space or the
+  prior; each seed's draw is independent of the other seeds."""
+
+  def one_seed(key):
+    key_noise, key_controls = jax.random.split(key)
+    if space is None:
+      coeffs, _ = prior_lib.sample_controls(key_controls, model, 1)
+    else:
+      coeffs = control.merge_into_coeffs(model, control.sample_controls(space, key_controls, 1))
+    return jax.random.normal(key_noise, (noise_dim,)), coeffs[0]
+
+  return jax.vmap(one_seed)(keys)
+
+
+def expression_vector(model: face_model_lib.FaceModel, expression: dict[str, float]) -> jax.Array:
+  """Expression β [n_exp] from named units in [0, 1], e.g. {'jawOpen': 0.8}; others are 0.
+
+  Raises:
+    ValueError: an unknown unit (listing the known ones) or a value outside [0, 1].
+  """
+  vector = model.expression_coefficients(expression)
+  for name, value in expression.items():
+    if not 0.0 <= value <= 1.0:
+      raise ValueError(f'Expression unit {name!r} = {value} is outside [0, 1], the range of the '
+                       'face model\'s expression units (0 neutral, 1 full).')
+  return vector
+
+
+def light_gamma(yaw: float, pitch: float, intensity: float) -> jax.Array:
+  """SH illumination γ [27] of one white directional light and a LIGHT_AMBIENT ambient term.
+
+  The light stands where a camera at (yaw, pitch) radians would (geometry.camera_position), so
+  (0, 0, 1) lights the face frontally; intensity is the light's irradiance at normal incidence
+  (the control prior draws 0.2 to 0.9).
+
+  Raises:
+    ValueError: a negative intensity.
+  """
+  if intensity < 0:
+    raise ValueError(f'Light intensity {intensity} is negative; use 0 (ambient only) or more.')
+  direction = geometry.camera_position(yaw, pitch)
+  return face_model_lib.gamma_from_lights(direction[None], jnp.full((1, 3), intensity, jnp.float32),
+                                          jnp.full((3,), LIGHT_AMBIENT, jnp.float32))
+
+
+def _check_seeds(seeds) -> np.ndarray:
+  seeds = np.asarray(seeds)
+  if seeds.ndim != 1 or not seeds.size or seeds.dtype.kind not in 'iu':
+    raise ValueError(f'Seeds must be a non-empty list of integers; got {seeds.tolist()!r}.')
+  if seeds.min() < 0 or seeds.max() >= 2**32:
+    raise ValueError(f'Seeds must lie in [0, 2^32); got {seeds.tolist()}.')
+  return seeds.astype(np.uint32)
+
+
+def control_vectors(bundle: GeneratorBundle, seeds, expression: dict[str, float] | None = None,
+                    light: tuple[float, float, float] | None = None):
+  """Control vectors of the seeds, with optional overrides.
+
+  For each seed: ε ~ N(0, I) and κ, β, γ from the bundle's control space, or from the face model's
+  prior without one. `expression` ({unit: value in [0, 1]}) replaces β entirely; `light`
+  (yaw, pitch, intensity; see light_gamma) replaces γ.
+
+  Args:
+    bundle: the generator.
+    seeds: N non-negative integers.
+    expression: named expression units, or None to keep the sampled β.
+    light: (yaw, pitch, intensity), or None to keep the sampled γ.
+
+  Returns:
+    z [N, control_dim] = [ε | α | δ | β | γ] and the face model's coefficients [N, D] (angle and
+    translation zero).
+  """
+  seeds = _check_seeds(seeds)
+  model = bundle.face_model
+  keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds))
+  noise, coeffs = _sample_seeds(keys, model, bundle.control_space,
+                                noise_dim=bundle.config.model.noise_dim)
+  parts = model.split_coeffs(coeffs)
+  if expression is not None:
+    parts = parts._replace(expression=jnp.broadcast_to(expression_vector(model, expression),
+                                                       parts.expression.shape))
+  if light is not None:
+    parts = parts._replace(gamma=jnp.broadcast_to(light_gamma(*light), parts.gamma.shape))
+  coeffs = model.merge_coeffs(parts)
+  z = gan_stage.control_vector(bundle.config, coeffs, noise)
+  chex.assert_shape(z, (len(seeds), bundle.control_dim))
+  return z, coeffs
+
+
+@functools.partial(jax.jit, static_argnames=('generator', 'truncation_psi'))
+def _render(generator: models.TriPlaneGenerator, variables, z, camera, truncation_psi: float):
+  out = generator.apply(variables, z, camera, camera, truncation_psi=truncation_psi,
+                        noise_mode='const')
+  return out['image'], out['semantics'], out['depth']
+
+
+def check_view(yaw: float, pitch: float) -> None:
+  """Raises a ValueError unless (yaw, pitch) lies in the control prior's camera range."""
+  prior = prior_lib.PriorConfig()
+  for flag, value, limit in (('yaw', yaw, prior.max_yaw), ('pitch', pitch, prior.max_pitch)):
+    if not -limit <= value <= limit:
+      raise ValueError(f'--{flag} = {value} is outside [-{limit}, {limit}] radians, the cameras '
+                       f'the generator was trained on (face_model.prior.PriorConfig.max_{flag}).')
+
+
+def generate(bundle: GeneratorBundle, seeds, yaw: float = 0.0, pitch: float = 0.0,
+             expression: dict[str, float] | None = None,
+             light: tuple[float, float, float] | None = None,
+             truncation_psi: float = 1.0) -> Portraits:
+  """Portraits of the seeds through one camera at (yaw, pitch) radians.
+
+  The EMA generator is run with constant noise and deterministic ray samples, conditioned on and
+  rendered through the same camera; seeds, expression and light as in control_vectors.
+  `truncation_psi` < 1 pulls w toward the tracked average w (compiled once per value).
+
+  Raises:
+    ValueError: a view outside the trained range (check_view), or a bad override.
+  """
+  check_view(yaw, pitch)
+  z, _ = control_vectors(bundle, seeds, expression, light)
+  n = z.shape[0]
+  camera = geometry.camera_from_yaw_pitch(jnp.full(n, yaw), jnp.full(n, pitch))
+  image, semantics, depth = jax.device_get(
+      _render(bundle.generator, bundle.variables, z, camera, truncation_psi=float(truncation_psi)))
+  return Portraits(images=visualize.to_uint8(image, -1, 1),
+                   labels=np.argmax(semantics, axis=-1).astype(np.int32),
+                   depth=np.asarray(depth, np.float32))
