@@ -59,3 +59,20 @@ def test_heads_must_match_the_face_model(model, tmp_path):
   net = weights.AnalysisNet('deep3d', config, module, variables)
   with pytest.raises(ValueError, match='Pair it with the face model'):
     reconstructor.reconstruct_faces(net, model, jnp.zeros((1, 32, 32, 3)))
+
+
+def test_packaged_in_domain_reconstructor_beats_predicting_the_mean(model):
+  """synthetic64 on held-out identities: lighting, pose and landmarks better than the batch mean."""
+  net = weights.load_role_net('synthetic64', 'reconstructor')
+  seeds = np.arange(8, dtype=np.uint32) + np.uint32(analysis._HELDOUT_SEED_OFFSET + 10_000)  # pylint: disable=protected-access
+  batch = jax.device_get(portraits.identity_group_renderer(64, 2)(seeds))
+  images = jnp.asarray(batch['image']) * 2.0 - 1.0
+  out = jax.jit(lambda x: reconstructor.reconstruct_faces(net, model, x))(images)
+  gamma, true_gamma = model.split_coeffs(out.coeffs).gamma, model.split_coeffs(batch['coeffs']).gamma
+  assert np.abs(gamma - true_gamma).mean() < np.abs(true_gamma - true_gamma.mean(0)).mean()
+  pose = np.stack(geometry.yaw_pitch_from_camera(out.camera), -1)
+  true_pose = np.stack(geometry.yaw_pitch_from_camera(batch['camera']), -1)
+  assert np.abs(pose - true_pose).mean() < 0.5 * np.abs(true_pose - true_pose.mean(0)).mean()
+  landmarks = batch['landmarks']
+  error = np.linalg.norm(out.landmarks - landmarks, axis=-1).mean()
+  assert error < 0.5 * np.linalg.norm(landmarks - landmarks.mean(0), axis=-1).mean()
