@@ -1,9 +1,8 @@
 """The analysis stage: trains, exports nets loadable by role, evaluates; its losses and metrics."""
 import json
 import os
-import subprocess
-import sys
 
+import cli  # tests/train/cli.py
 import jax
 import numpy as np
 import pytest
@@ -11,16 +10,10 @@ import pytest
 from faceshop_jax.analysis import weights
 from faceshop_jax.train.stages import analysis
 
-REPO = os.path.join(os.path.dirname(__file__), '..', '..')
-
-
 @pytest.fixture(scope='module')
 def workdir(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('analysis'))
-  result = subprocess.run(
-      [sys.executable, '-m', 'faceshop_jax.main', '--config=configs/analysis.py:test',
-       f'--workdir={workdir}'], cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
-  assert result.returncode == 0, result.stderr[-3000:]
+  cli.run_main('configs/analysis.py:test', workdir)
   return workdir
 
 

@@ -1,17 +1,13 @@
 """The gan stage: the command line builds its synthetic data and trains; 8 devices == 1 device."""
 import os
-import subprocess
-import sys
 
+import cli  # tests/train/cli.py
 import device_parity  # tests/train/device_parity.py
 import pytest
 
 from configs import gan as gan_config
 from faceshop_jax.train import loop
 from faceshop_jax.train.stages import gan
-
-REPO = os.path.join(os.path.dirname(__file__), '..', '..')
-
 
 @pytest.fixture(scope='module')
 def data_dir(tmp_path_factory):
@@ -21,11 +17,7 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope='module')
 def cli_workdir(tmp_path_factory, data_dir):
   workdir = str(tmp_path_factory.mktemp('gan'))
-  result = subprocess.run(
-      [sys.executable, '-m', 'faceshop_jax.main', '--config=configs/gan.py:test',
-       f'--workdir={workdir}', f'--config.data.data_dir={data_dir}'],
-      cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
-  assert result.returncode == 0, result.stderr[-3000:]
+  cli.run_main('configs/gan.py:test', workdir, f'--config.data.data_dir={data_dir}')
   return workdir
 
 

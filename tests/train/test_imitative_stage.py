@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import cli  # tests/train/cli.py
 import device_parity  # tests/train/device_parity.py
 import jax
 import jax.numpy as jnp
@@ -18,9 +19,6 @@ from faceshop_jax.train import mesh as mesh_lib
 from faceshop_jax.train.stages import gan
 from faceshop_jax.train.stages import imitative
 
-REPO = os.path.join(os.path.dirname(__file__), '..', '..')
-
-
 @pytest.fixture(scope='module')
 def data_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp('tfds'))
@@ -29,11 +27,7 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope='module')
 def cli_workdir(tmp_path_factory, data_dir):
   workdir = str(tmp_path_factory.mktemp('imitative'))
-  result = subprocess.run(
-      [sys.executable, '-m', 'faceshop_jax.main', '--config=configs/imitative.py:test',
-       f'--workdir={workdir}', f'--config.data.data_dir={data_dir}'],
-      cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
-  assert result.returncode == 0, result.stderr[-3000:]
+  cli.run_main('configs/imitative.py:test', workdir, f'--config.data.data_dir={data_dir}')
   return workdir
 
 
@@ -94,7 +88,7 @@ def test_stage_end_and_evaluate_command_measure_control_accuracy(cli_workdir):
   assert at_end['step'] == 1 and at_end['images'] == 4
   result = subprocess.run(
       [sys.executable, '-m', 'faceshop_jax.evaluate', f'--workdir={cli_workdir}', '--step=1',
-       '--identities=2', '--variations=2'], cwd=REPO, capture_output=True, text=True, timeout=600,
+       '--identities=2', '--variations=2'], cwd=cli.REPO, capture_output=True, text=True, timeout=600,
       check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   again = json.loads(result.stdout.strip().splitlines()[-1])
@@ -102,5 +96,5 @@ def test_stage_end_and_evaluate_command_measure_control_accuracy(cli_workdir):
     assert np.isfinite(again[key]) and again[key] == pytest.approx(at_end[key], rel=1e-4), key
   result = subprocess.run(
       [sys.executable, '-m', 'faceshop_jax.evaluate', f'--workdir={cli_workdir}', '--step=7'],
-      cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+      cwd=cli.REPO, capture_output=True, text=True, timeout=600, check=False)
   assert result.returncode != 0 and 'No checkpoint at step 7' in result.stderr

@@ -1,8 +1,7 @@
 """The vae stage end to end: the command line, export of the control space, bad configs."""
 import os
-import subprocess
-import sys
 
+import cli  # tests/train/cli.py
 import device_parity  # tests/train/device_parity.py
 import jax
 import pytest
@@ -12,17 +11,10 @@ from faceshop_jax import control
 from faceshop_jax.train import loop
 from faceshop_jax.train.stages import vae
 
-REPO = os.path.join(os.path.dirname(__file__), '..', '..')
-
-
 @pytest.fixture(scope='module')
 def cli_workdir(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('vae'))
-  result = subprocess.run(
-      [sys.executable, '-m', 'faceshop_jax.main', '--config=configs/vae.py:test',
-       f'--workdir={workdir}', '--config.num_train_steps=6'],
-      cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
-  assert result.returncode == 0, result.stderr[-3000:]
+  cli.run_main('configs/vae.py:test', workdir, '--config.num_train_steps=6')
   return workdir
 
 
