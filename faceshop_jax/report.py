@@ -22,11 +22,6 @@ from tensorboardX.proto import event_pb2
 
 from faceshop_jax import visualize
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'The run directory (holds events.out.tfevents.*).')
-_OUT = flags.DEFINE_string('out', None, 'Output path prefix.')
-_SCALARS = flags.DEFINE_list('scalars', [], 'Scalar tags to plot.')
-_IMAGES = flags.DEFINE_list('images', [], 'Image summary tags to stack.')
-_MAX_IMAGE_STEPS = flags.DEFINE_integer('max_image_steps', 4, 'Image summaries to show per tag.')
 
 
 def read_events(workdir: str):
@@ -97,29 +92,42 @@ def line_panel(steps: np.ndarray, values: np.ndarray, title: str, size=(320, 180
 def main(argv: Sequence[str]):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  out_dir = os.path.dirname(os.path.abspath(_OUT.value))
+  flag = flags.FLAGS
+  workdir, out, max_image_steps = flag.workdir, flag.out, flag.max_image_steps
+  scalar_tags, image_tags = flag.scalars, flag.images
+  out_dir = os.path.dirname(os.path.abspath(out))
   os.makedirs(out_dir, exist_ok=True)
-  if _SCALARS.value:
-    series = scalars(_WORKDIR.value)
-    missing = sorted(set(_SCALARS.value) - set(series))
+  if scalar_tags:
+    series = scalars(workdir)
+    missing = sorted(set(scalar_tags) - set(series))
     if missing:
-      raise ValueError(f'No scalars {missing} in {_WORKDIR.value}; it has {sorted(series)}.')
-    panels = [line_panel(*series[tag], tag) for tag in _SCALARS.value]
+      raise ValueError(f'No scalars {missing} in {workdir}; it has {sorted(series)}.')
+    panels = [line_panel(*series[tag], tag) for tag in scalar_tags]
     cols = 2
     panels += [np.full_like(panels[0], 255)] * (-len(panels) % cols)
     grid = np.stack(panels).reshape((-1, cols) + panels[0].shape)
-    visualize.save_png(f'{_OUT.value}_curves.png', visualize.image_grid(grid))
-  for tag in _IMAGES.value:
-    found = images(_WORKDIR.value, tag)
+    visualize.save_png(f'{out}_curves.png', visualize.image_grid(grid))
+  for tag in image_tags:
+    found = images(workdir, tag)
     if not found:
-      raise ValueError(f'No image summaries {tag!r} in {_WORKDIR.value}.')
-    picks = np.unique(np.linspace(0, len(found) - 1, _MAX_IMAGE_STEPS.value).round().astype(int))
+      raise ValueError(f'No image summaries {tag!r} in {workdir}.')
+    picks = np.unique(np.linspace(0, len(found) - 1, max_image_steps).round().astype(int))
     chosen = [found[i] for i in picks]
     stacked = np.concatenate([img for _, img in chosen], axis=0)
-    visualize.save_png(f'{_OUT.value}_{tag}.png', stacked)
+    visualize.save_png(f'{out}_{tag}.png', stacked)
     print(f'{tag}: steps {[step for step, _ in chosen]}')
 
 
-if __name__ == '__main__':
+def define_flags():
+  """The command line's flags (defined only when run as a program: the module is also a library)."""
+  flags.DEFINE_string('workdir', None, 'The run directory (holds events.out.tfevents.*).')
+  flags.DEFINE_string('out', None, 'Output path prefix.')
+  flags.DEFINE_list('scalars', [], 'Scalar tags to plot.')
+  flags.DEFINE_list('images', [], 'Image summary tags to stack.')
+  flags.DEFINE_integer('max_image_steps', 4, 'Image summaries to show per tag.')
   flags.mark_flags_as_required(['workdir', 'out'])
+
+
+if __name__ == '__main__':
+  define_flags()
   app.run(main)

@@ -18,11 +18,6 @@ from absl import flags
 from faceshop_jax.analysis import torch_layout
 from faceshop_jax.analysis import weights
 
-_KIND = flags.DEFINE_enum('kind', None, sorted(weights.KINDS), 'Which network the checkpoint holds.')
-_SRC = flags.DEFINE_string('src', None, 'PyTorch checkpoint (.pth/.pt state dict).')
-_OUT = flags.DEFINE_string('out', None, 'Directory to write the Flax save to.')
-
-
 def convert_state_dict(kind: str, state_dict) -> tuple[dict, dict]:
   """(config, variables) of `kind` from a torch state dict {name: array}; checks every key and shape."""
   net = weights.net_module(kind)
@@ -43,10 +38,19 @@ def convert(kind: str, src: str, out: str) -> dict:
 def main(argv: Sequence[str]):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  config = convert(_KIND.value, _SRC.value, _OUT.value)
-  print(f'Wrote {_KIND.value} {config} to {_OUT.value}')
+  flag = flags.FLAGS
+  config = convert(flag.kind, flag.src, flag.out)
+  print(f'Wrote {flag.kind} {config} to {flag.out}')
+
+
+def define_flags():
+  """The command line's flags (defined only when run as a program: the module is also a library)."""
+  flags.DEFINE_enum('kind', None, sorted(weights.KINDS), 'Which network the checkpoint holds.')
+  flags.DEFINE_string('src', None, 'PyTorch checkpoint (.pth/.pt state dict).')
+  flags.DEFINE_string('out', None, 'Directory to write the Flax save to.')
+  flags.mark_flags_as_required(['kind', 'src', 'out'])
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(['kind', 'src', 'out'])
+  define_flags()
   app.run(main)
