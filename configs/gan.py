@@ -29,6 +29,8 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
   })
   config.model = ml_collections.ConfigDict({
       'noise_dim': 128,  # ε; the control vector is (ε, κ, β, γ)
+      # κ, β, γ from a vae run's decoders (its WORKDIR; CoPo's choice), or '' for the control prior.
+      'control_space': '',
       'w_dim': 512,
       'mapping_layers': 8,
       'plane_resolution': 256,

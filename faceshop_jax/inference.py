@@ -191,21 +191,7 @@ def attach_control_space(bundle: GeneratorBundle, directory: str) -> GeneratorBu
     FileNotFoundError: neither holds a control space.
     ValueError: the control space's factor sizes differ from the bundle's face model.
   """
-  directory = os.path.abspath(directory)
-  for candidate in (directory, os.path.join(directory, CONTROL_SPACE_DIR)):
-    if os.path.isfile(os.path.join(candidate, 'control_space.json')):
-      space = control.load_control_space(candidate)
-      break
-  else:
-    raise FileNotFoundError(
-        f'No control space in {directory} or {os.path.join(directory, CONTROL_SPACE_DIR)}; a vae '
-        'run writes one to WORKDIR/control_space when it finishes.')
-  for spec in control.factor_specs(bundle.face_model):
-    if space.spec(spec.name).size != spec.size:
-      raise ValueError(
-          f'The control space in {directory} has {space.spec(spec.name).size} {spec.name} '
-          f'coefficients; the generator\'s face model ({bundle.config.data.face_model}) has '
-          f'{spec.size}. Use a control space trained on the same face model.')
+  space = control.find_control_space(directory, bundle.face_model)
   return dataclasses.replace(bundle, control_space=space)
 
 

@@ -21,6 +21,7 @@ from faceshop_jax import control
 from faceshop_jax import data as data_lib
 from faceshop_jax import inference
 from faceshop_jax.train import checkpoints as checkpoints_lib
+from tests.control.random_space import random_control_space
 
 REPO = os.path.join(os.path.dirname(__file__), '..')
 SEEDS = [0, 1]
@@ -59,14 +60,6 @@ def export_dir(workdir, tmp_path_factory):
 @pytest.fixture(scope='module')
 def portraits(bundle):
   return inference.generate(bundle, SEEDS)
-
-
-def _random_control_space(model, seed: int = 0) -> control.ControlSpace:
-  specs = tuple(dataclasses.replace(s, width=8, depth=1) for s in control.factor_specs(model))
-  keys = jax.random.split(jax.random.PRNGKey(seed), len(specs))
-  return control.control_space(
-      specs, {s.name: control.init_factor(k, s)[0] for s, k in zip(specs, keys)},
-      {s.name: control.Normalizer(jnp.zeros(s.size), jnp.ones(s.size)) for s in specs})
 
 
 def test_generate_shapes(bundle, portraits):
@@ -157,7 +150,7 @@ def test_a_generator_unlike_its_config_is_refused(workdir, tmp_path):
 
 
 def test_control_space_is_sampled_and_exported(bundle, tmp_path):
-  control.save_control_space(_random_control_space(bundle.face_model),
+  control.save_control_space(random_control_space(bundle.face_model),
                              str(tmp_path / 'vae' / 'control_space'))
   with_space = inference.attach_control_space(bundle, str(tmp_path / 'vae'))
   z_prior, _ = inference.control_vectors(bundle, SEEDS)
@@ -170,7 +163,7 @@ def test_control_space_is_sampled_and_exported(bundle, tmp_path):
 
 
 def test_control_space_of_another_face_model_is_refused(bundle, tiny_face_model, tmp_path):
-  control.save_control_space(_random_control_space(tiny_face_model), str(tmp_path))
+  control.save_control_space(random_control_space(tiny_face_model), str(tmp_path))
   with pytest.raises(ValueError, match='same face model'):
     inference.attach_control_space(bundle, str(tmp_path))
 
@@ -194,7 +187,7 @@ def test_export_replaces_an_export_but_no_other_directory(bundle, tmp_path, monk
     raise OSError('disk full')
 
   monkeypatch.setattr(control, 'save_control_space', crash)
-  with_space = dataclasses.replace(bundle, control_space=_random_control_space(bundle.face_model))
+  with_space = dataclasses.replace(bundle, control_space=random_control_space(bundle.face_model))
   with pytest.raises(OSError, match='disk full'):
     inference.save_export(with_space, str(tmp_path / 'crashed'))
   assert sorted(os.listdir(tmp_path)) == ['notes', 'out']

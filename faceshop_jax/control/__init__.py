@@ -19,6 +19,7 @@ from faceshop_jax.control.space import encode
 from faceshop_jax.control.space import factor_data
 from faceshop_jax.control.space import factor_specs
 from faceshop_jax.control.space import FactorSpec
+from faceshop_jax.control.space import find_control_space
 from faceshop_jax.control.space import init_factor
 from faceshop_jax.control.space import load_control_space
 from faceshop_jax.control.space import merge_into_coeffs

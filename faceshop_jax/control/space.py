@@ -242,3 +242,29 @@ def load_control_space(directory: str) -> ControlSpace:
     state = checkpointer.restore(os.path.join(directory, _PARAMS_DIR),
                                  flax.serialization.to_state_dict(target))
   return flax.serialization.from_state_dict(target, state)
+
+
+def find_control_space(directory: str, model: model_lib.FaceModel) -> ControlSpace:
+  """The control space saved in `directory` or in directory/control_space (a vae run's WORKDIR),
+  checked against `model`'s factor sizes.
+
+  Raises:
+    FileNotFoundError: neither holds a control space.
+    ValueError: its factor sizes differ from `model`'s.
+  """
+  directory = os.path.abspath(directory)
+  for candidate in (directory, os.path.join(directory, 'control_space')):
+    if os.path.isfile(os.path.join(candidate, _CONFIG_FILE)):
+      space = load_control_space(candidate)
+      break
+  else:
+    raise FileNotFoundError(
+        f'No control space in {directory} or {os.path.join(directory, "control_space")}; a vae '
+        'run writes one to WORKDIR/control_space when it finishes.')
+  for spec in factor_specs(model):
+    if space.spec(spec.name).size != spec.size:
+      raise ValueError(
+          f'The control space in {directory} has {space.spec(spec.name).size} {spec.name} '
+          f'coefficients; the face model {model.name!r} has {spec.size}. Use a control space '
+          'trained on the same face model.')
+  return space

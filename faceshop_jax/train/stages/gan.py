@@ -9,6 +9,7 @@ z = (ε, κ, β, γ) drawn from the control prior:
      `density_reg_interval` steps; an EMA of G is kept for summaries and export.
 Both see images blurred by a σ that fades to 0 (EG3D's blur fade).
 """
+import functools
 from typing import NamedTuple
 
 import jax
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from faceshop_jax import control
 from faceshop_jax import data as data_lib
 from faceshop_jax import geometry
 from faceshop_jax import losses
@@ -62,17 +64,29 @@ def control_vector(config, coeffs: jax.Array, noise: jax.Array) -> jax.Array:
                          axis=-1)
 
 
+@functools.lru_cache(maxsize=4)
+def _control_space(directory: str, face_model_spec: str) -> control.ControlSpace:
+  return control.find_control_space(directory, vae_stage.load_face_model(face_model_spec))
+
+
 def sample_controls(config, key, n: int) -> tuple[jax.Array, jax.Array]:
-  """Coefficients [n, D] from the control prior (canonical pose) and their control vectors
-  z [n, control_dim] with ε ~ N(0, I)."""
+  """Coefficients [n, D] (canonical pose) and their control vectors z [n, control_dim] with
+  ε ~ N(0, I). κ, β, γ come from the trained control space's decoders when
+  config.model.control_space names a vae run (as CoPo samples them), else from the control prior."""
   model = vae_stage.load_face_model(config.data.face_model)
-  key_noise, key_prior = jax.random.split(key)
-  coeffs, _ = prior_lib.sample_controls(key_prior, model, n)
+  key_noise, key_controls = jax.random.split(key)
+  if config.model.get('control_space'):
+    space = _control_space(config.model.control_space, config.data.face_model)
+    coeffs = control.merge_into_coeffs(model, control.sample_controls(space, key_controls, n))
+  else:
+    coeffs, _ = prior_lib.sample_controls(key_controls, model, n)
   return coeffs, control_vector(config, coeffs,
                                 jax.random.normal(key_noise, (n, config.model.noise_dim)))
 
 
 def check_config(config) -> None:
+  if config.model.get('control_space'):
+    _control_space(config.model.control_space, config.data.face_model)  # names what is wrong
   try:
     source = data_lib.open_split(config.data.name, 'train', config.data.data_dir or None)
   except Exception as e:  # tfds raises several types for a missing dataset
