@@ -35,10 +35,7 @@ def evaluation_controls(key, model: face_model.FaceModel, identities: int, varia
   people, _ = prior_lib.sample_controls(key_people, model, identities)
   n = identities * variations
   coeffs, camera = prior_lib.sample_controls(key_variations, model, n)
-  person = model.split_coeffs(jnp.repeat(people, variations, axis=0))
-  coeffs = model.merge_coeffs(model.split_coeffs(coeffs)._replace(
-      identity=person.identity, texture=person.texture))
-  return coeffs, camera
+  return prior_lib.with_identity(model, coeffs, jnp.repeat(people, variations, axis=0)), camera
 
 
 def control_distances(model: face_model.FaceModel, coeffs, camera,

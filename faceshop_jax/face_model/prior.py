@@ -157,6 +157,14 @@ def sample_camera(key, n: int, config: PriorConfig = PriorConfig()):
   return yaw, pitch, geometry.camera_from_yaw_pitch(yaw, pitch)
 
 
+def with_identity(model: model_lib.FaceModel, coeffs: jnp.ndarray,
+                  person: jnp.ndarray) -> jnp.ndarray:
+  """coeffs [..., D] with the identity κ = (shape α, albedo δ) of person [..., D] (broadcast)."""
+  identity = model.split_coeffs(person)
+  return model.merge_coeffs(model.split_coeffs(coeffs)._replace(identity=identity.identity,
+                                                                 texture=identity.texture))
+
+
 def sample_controls(key, model: model_lib.FaceModel, n: int, config: PriorConfig = PriorConfig()):
   """Full coefficient vectors [n, D] (canonical pose) and camera labels [n, 25]."""
   key_id, key_exp, key_light, key_cam = jax.random.split(key, 4)

@@ -192,9 +192,8 @@ def render_portrait(key, model: model_lib.FaceModel, scene: PortraitScene, resol
   k_controls, k_style, k_background = jax.random.split(key, 3)
   coeffs, camera = prior_lib.sample_controls(k_controls, model, 1)
   if identity_key is not None:
-    person = model.split_coeffs(prior_lib.sample_controls(identity_key, model, 1)[0])
-    coeffs = model.merge_coeffs(model.split_coeffs(coeffs)._replace(
-        identity=person.identity, texture=person.texture))
+    coeffs = prior_lib.with_identity(model, coeffs,
+                                     prior_lib.sample_controls(identity_key, model, 1)[0])
   style = sample_style(k_style)
   parts = model.split_coeffs(coeffs[0])
   head = model_lib.shape(model, parts.identity, parts.expression)

@@ -245,7 +245,9 @@ def train_step(config, state, batch, key, variant: Regularizers | None = None,
 _SAMPLERS = {}  # config JSON -> jitted EMA sampler, so summaries compile once per run
 
 
-def _sampler(config):
+def ema_sampler(config):
+  """The jitted sampler apply(variables, z, camera) of config's generator (const noise), one per
+  config."""
   key = config.to_json_best_effort()
   if key not in _SAMPLERS:
     generator = make_generator(config)
@@ -258,7 +260,7 @@ def summaries(config, state, batch) -> dict:
   """Image grid of the EMA generator on fixed controls: image | raw | semantics | depth."""
   del batch
   variables = {'params': state.ema_params['generator'], **state.constants['generator_state']}
-  out = jax.device_get(_sampler(config)(
+  out = jax.device_get(ema_sampler(config)(
       variables, state.constants['samples_z'], state.constants['samples_camera']))
   size = config.model.sr_resolution
 

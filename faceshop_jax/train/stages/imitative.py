@@ -107,7 +107,7 @@ def control_accuracy(config, generator_variables, analysis_dir: str, identities:
   variables), read back by the reconstructor in `analysis_dir`."""
   model = vae_stage.load_face_model(config.data.face_model)
   recon = analysis_nets(analysis_dir)['reconstructor']
-  sampler = gan._sampler(config)  # pylint: disable=protected-access
+  sampler = gan.ema_sampler(config)
 
   def generate(coeffs, camera, key):
     noise = jax.random.normal(key, (coeffs.shape[0], config.model.noise_dim))
@@ -139,7 +139,7 @@ def summaries(config, state, batch) -> dict:
   model = vae_stage.load_face_model(config.data.face_model)
   variables = {'params': state.ema_params['generator'], **state.constants['generator_state']}
   z, camera = state.constants['samples_z'], state.constants['samples_camera']
-  out = jax.device_get(gan._sampler(config)(variables, z, camera))  # pylint: disable=protected-access
+  out = jax.device_get(gan.ema_sampler(config)(variables, z, camera))
   coeffs = state.constants['samples_coeffs']
   size = out['image'].shape[1]
   render = jax.device_get(face_model.render_face(model, coeffs, camera, size))
