@@ -34,6 +34,13 @@ def _numpy_upfirdn2d(x, taps, up, down, pad, gain):
     ((1, 3, 3, 1), 1, 2, (1, 1), 1.0),
     ((1, 2, 5), 1, 1, (1, 1), 1.0),  # asymmetric: checks the flip
     ((1, 3, 3, 1), 1, 1, (-1, 2), 1.0),  # negative padding crops
+    # Polyphase up-sampling and decimation at odd sizes, odd and asymmetric taps, crops:
+    ((1, 2, 5), 2, 1, (1, 1), 4.0),
+    ((1, 3, 3, 1), 2, 1, (-1, 3), 4.0),
+    ((1, 2, 5, 3), 3, 1, (2, 2), 9.0),
+    ((1, 2, 5), 2, 3, (2, 0), 4.0),
+    ((1, 2, 5), 1, 2, (0, 3), 1.0),
+    ((1, 3, 3, 1), 1, 3, (-1, 1), 1.0),
 ])
 def test_upfirdn2d_matches_direct_convolution(taps, up, down, pad, gain):
   x = np.random.default_rng(0).normal(size=(2, 7, 6, 3))
