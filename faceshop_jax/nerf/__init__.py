@@ -12,6 +12,7 @@ from faceshop_jax.nerf.triplane import split_planes
 from faceshop_jax.nerf.volume import FieldFn
 from faceshop_jax.nerf.volume import importance_depths
 from faceshop_jax.nerf.volume import march
+from faceshop_jax.nerf.volume import merge_order
 from faceshop_jax.nerf.volume import render_image
 from faceshop_jax.nerf.volume import render_rays
 from faceshop_jax.nerf.volume import stratified_depths

@@ -106,6 +106,42 @@ def importance_depths(depths: jnp.ndarray, weights: jnp.ndarray, jitter: jnp.nda
   return t_lo + fraction * (t_hi - t_lo)
 
 
+def merge_order(first: jnp.ndarray, second: jnp.ndarray) -> jnp.ndarray:
+  """The stable argsort [..., S1 + S2] of concat(first, second) when each is sorted ascending.
+
+  A bitonic merge: first, +inf padding and second reversed form one rise-then-fall sequence of
+  P = 2^⌈log2(S1 + S2)⌉ values, which log2(P) compare-exchange stages sort; ties are broken by the
+  index, so the result equals jnp.argsort(concat(...), stable=True). On XLA:CPU this is several
+  times faster than the general sort for a few dozen samples per ray.
+
+  Args:
+    first: [..., S1] ascending (e.g. the stratified depths).
+    second: [..., S2] ascending (e.g. the importance depths).
+  """
+  chex.assert_equal_shape_prefix([first, second], first.ndim - 1)
+  n1, n2 = first.shape[-1], second.shape[-1]
+  size = 1 << (n1 + n2 - 1).bit_length()
+  fill = jnp.full(first.shape[:-1] + (size - n1 - n2,), jnp.inf, first.dtype)
+  values = jnp.concatenate([first, fill, second[..., ::-1]], axis=-1)
+  # Padding takes indices n1 + n2 … P − 1, after every real sample, so it sorts last among ties.
+  index = jnp.concatenate([jnp.arange(n1), jnp.arange(n1 + n2, size), n1 + jnp.arange(n2)[::-1]])
+  index = jnp.broadcast_to(index.astype(jnp.int32), values.shape)
+  lead = values.shape[:-1]
+  half = size // 2
+  while half:
+    # Compare-exchange i with i + half inside each block of 2·half.
+    v = values.reshape(lead + (size // (2 * half), 2, half))
+    i = index.reshape(v.shape)
+    swap = (v[..., 0, :] > v[..., 1, :]) | ((v[..., 0, :] == v[..., 1, :]) &
+                                           (i[..., 0, :] > i[..., 1, :]))
+    exchange = lambda x: jnp.stack(  # noqa: E731
+        [jnp.where(swap, x[..., 1, :], x[..., 0, :]), jnp.where(swap, x[..., 0, :], x[..., 1, :])],
+        axis=-2).reshape(lead + (size,))
+    values, index = exchange(v), exchange(i)
+    half //= 2
+  return index[..., :n1 + n2]
+
+
 def _evaluate(field_fn: FieldFn, origins, directions, depths):
   """Field at origins + depths·directions: density [..., S], features, probabilities [..., S, ·]."""
   points = origins[..., None, :] + depths[..., None] * directions[..., None, :]
@@ -124,7 +160,7 @@ def _render(field_fn: FieldFn, origins, directions, near, far, coarse_jitter, fi
     fine_depths = importance_depths(depths, march(depths, density), fine_jitter, pdf_padding)
     fine = _evaluate(field_fn, origins, directions, fine_depths)
     merged_depths = jnp.concatenate([depths, fine_depths], axis=-1)
-    order = jnp.argsort(merged_depths, axis=-1)
+    order = merge_order(depths, fine_depths)
     depths = jnp.take_along_axis(merged_depths, order, axis=-1)
     density = jnp.take_along_axis(jnp.concatenate([density, fine[0]], -1), order, axis=-1)
     features, probs = (

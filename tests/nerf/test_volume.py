@@ -113,3 +113,15 @@ def test_semantics_sum_to_alpha():
   np.testing.assert_allclose(out['semantics'].sum(-1), out['alpha'], rtol=1e-5)
   assert np.all((out['alpha'] > 0.05) & (out['alpha'] <= 1.0))
   assert np.all((out['depth'] >= NEAR) & (out['depth'] <= FAR))
+
+
+def test_merge_order_is_the_stable_argsort_of_two_sorted_lists():
+  rng = np.random.default_rng(0)
+  for n1, n2 in ((24, 24), (48, 48), (5, 3), (3, 9), (7, 0), (1, 1)):
+    # Few distinct values, so ties within and across the lists are common.
+    first = np.sort(rng.integers(0, 6, (40, n1)), -1).astype(np.float32)
+    second = np.sort(rng.integers(0, 6, (40, n2)), -1).astype(np.float32)
+    got = jax.jit(nerf.merge_order)(first, second)
+    want = np.argsort(np.concatenate([first, second], -1), -1, kind='stable')
+    np.testing.assert_array_equal(got, want, err_msg=f'{n1} + {n2} samples')
+
