@@ -12,6 +12,7 @@ import functools
 import importlib.resources
 import os
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -57,9 +58,13 @@ def from_arrays(arrays: dict[str, np.ndarray], expression_names=(), name='') -> 
   if expression_names and len(expression_names) != arrays['exp_basis'].shape[-1]:
     raise ValueError(f'Face model {name!r}: {len(expression_names)} expression names for '
                      f'{arrays["exp_basis"].shape[-1]} expression units.')
-  floats = {k: jnp.asarray(arrays[k], jnp.float32)
-            for k in ('mean_shape', 'id_basis', 'exp_basis', 'mean_albedo', 'tex_basis')}
-  ints = {k: jnp.asarray(arrays[k], jnp.int32) for k in ('triangles', 'landmarks68', 'vertex_labels')}
+  # Concrete arrays even when first loaded while a function is being traced: the cached loaders
+  # (load_embedded, the stages' load_face_model) would otherwise keep leaked tracers.
+  with jax.ensure_compile_time_eval():
+    floats = {k: jnp.asarray(arrays[k], jnp.float32)
+              for k in ('mean_shape', 'id_basis', 'exp_basis', 'mean_albedo', 'tex_basis')}
+    ints = {k: jnp.asarray(arrays[k], jnp.int32)
+            for k in ('triangles', 'landmarks68', 'vertex_labels')}
   return model_lib.FaceModel(**floats, **ints, expression_names=expression_names, name=name)
 
 

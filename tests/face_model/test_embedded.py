@@ -77,3 +77,21 @@ def test_frontal_render_sees_the_face(frontal):
   assert np.all(np.isin(inner, model_lib.FACE_CLASSES)), inner
   eye_centre = np.round(np.asarray(frontal.landmarks[0, 36:42]).mean(0) - 0.5).astype(int)
   assert labels[eye_centre[1], eye_centre[0]] == 5  # r_eye
+
+
+def test_a_model_loaded_while_tracing_holds_concrete_arrays(tmp_path):
+  # The stages cache loaded models; the first load may happen inside a jitted init (build_state).
+  path = tmp_path / 'head.npz'
+  face_model.save_npz(face_model.load_embedded(), path)
+  loaded = []
+
+  @jax.jit
+  def init(x):
+    loaded.append(face_model.load_npz(path))
+    return x + 1
+
+  init(jnp.zeros(()))
+  model = loaded[0]
+  assert not any(isinstance(getattr(model, k), jax.core.Tracer)
+                 for k in ('mean_shape', 'id_basis', 'triangles'))
+  np.testing.assert_array_equal(model.triangles, face_model.load_embedded().triangles)
