@@ -72,8 +72,12 @@ def test_every_imitation_term_reaches_the_generator(config):
 def test_imitative_step_on_8_devices_equals_1_device(config):
   config.loss.r1_gamma = 0.0  # keeps the compiled step small; R1 is tested in tests/losses
   config.loss.density_reg = 0.0
+  # The imitation terms read G's image through the analysis nets, whose max-pools, ReLUs and argmax
+  # labels route gradients discretely: rounding-level changes alone (two exact forms of the FIR
+  # filter, on one device) move some of G's gradients, e.g. the SR noise strengths, by up to 0.8%.
+  # A sharding error moves them by O(1); 2% tells the two apart.
   device_parity.assert_all_devices_match_one(config, imitative.STAGE, next(gan.make_data(config)),
-                                             steps=1, rtol=1e-3, atol=1e-4)
+                                             steps=1, rtol=2e-2, atol=1e-4)
 
 
 def test_missing_analysis_nets_name_the_fix(config):
