@@ -10,7 +10,7 @@ Any stage whose train state keeps the EMA generator at ema_params['generator'] a
 other collections (w_avg, constant noise) at constants['generator_state'], and whose config
 describes the generator by config.model and config.data.face_model (the gan and imitative stages),
 can be loaded. Control vectors follow the generator stages' layout z = [ε | α | δ | β | γ]
-(gan.control_vector). An export directory holds
+(models.control_vector). An export directory holds
 
   export.json        format version, the run's stage, step and config, the face-model spec
   generator/         orbax StandardCheckpointer: {'params': EMA params, 'stats', 'noise_const'}
@@ -37,8 +37,6 @@ from faceshop_jax import geometry
 from faceshop_jax import models
 from faceshop_jax import visualize
 from faceshop_jax.face_model import prior as prior_lib
-from faceshop_jax.train.stages import gan as gan_stage
-from faceshop_jax.train.stages import vae as vae_stage
 
 EXPORT_FORMAT = 1
 EXPORT_FILE = 'export.json'
@@ -99,8 +97,8 @@ def _single_device(tree):
 def _abstract_variables(config, generator: models.TriPlaneGenerator) -> dict[str, Any]:
   """The generator's variables as ShapeDtypeStructs: params plus its other collections."""
   camera = geometry.camera_from_yaw_pitch(jnp.zeros(1), jnp.zeros(1))
-  rngs = {name: jax.random.PRNGKey(0) for name in ('params',) + gan_stage.RNG_STREAMS}
-  z = jnp.zeros((1, gan_stage.control_dim(config)))
+  rngs = {name: jax.random.PRNGKey(0) for name in ('params',) + models.RNG_STREAMS}
+  z = jnp.zeros((1, models.control_dim(config)))
   return _single_device(jax.eval_shape(lambda: generator.init(rngs, z, camera, camera)))
 
 
@@ -162,7 +160,7 @@ def load_from_workdir(workdir: str, step: int | None = None) -> GeneratorBundle:
           f'The checkpoint at step {step} in {directory} (stage {config.get("stage")!r}) holds no '
           "generator (ema_params['generator'] and constants['generator_state']); load a run of a "
           'generator stage (gan, imitative).')
-    generator = gan_stage.make_generator(config)
+    generator = models.make_generator(config)
     abstract = _abstract_variables(config, generator)
     target = {'ema_params': {'generator': abstract['params']},
               'constants': {'generator_state': {k: v for k, v in abstract.items()
@@ -178,7 +176,7 @@ def load_from_workdir(workdir: str, step: int | None = None) -> GeneratorBundle:
   variables = {'params': restored['ema_params']['generator'],
                **restored['constants']['generator_state']}
   return GeneratorBundle(config=config, generator=generator, variables=variables,
-                         face_model=vae_stage.load_face_model(config.data.face_model), step=step)
+                         face_model=face_model_lib.load(config.data.face_model), step=step)
 
 
 def attach_control_space(bundle: GeneratorBundle, directory: str) -> GeneratorBundle:
@@ -272,14 +270,14 @@ def load_export(out_dir: str) -> GeneratorBundle:
   config = ml_collections.ConfigDict(metadata['config'])
   if metadata['face_model']['file']:
     config.data.face_model = os.path.join(out_dir, metadata['face_model']['file'])
-  generator = gan_stage.make_generator(config)
+  generator = models.make_generator(config)
   with ocp.StandardCheckpointer() as checkpointer:
     variables = checkpointer.restore(os.path.join(out_dir, GENERATOR_DIR),
                                      _abstract_variables(config, generator))
   space = (control.load_control_space(os.path.join(out_dir, CONTROL_SPACE_DIR))
            if metadata['control_space'] else None)
   return GeneratorBundle(config=config, generator=generator, variables=variables,
-                         face_model=vae_stage.load_face_model(config.data.face_model),
+                         face_model=face_model_lib.load(config.data.face_model),
                          step=metadata['step'], control_space=space)
 
 
@@ -370,7 +368,7 @@ def control_vectors(bundle: GeneratorBundle, seeds, expression: dict[str, float]
   if light is not None:
     parts = parts._replace(gamma=jnp.broadcast_to(light_gamma(*light), parts.gamma.shape))
   coeffs = model.merge_coeffs(parts)
-  z = gan_stage.control_vector(bundle.config, coeffs, noise)
+  z = models.control_vector(bundle.config, coeffs, noise)
   chex.assert_shape(z, (len(seeds), bundle.control_dim))
   return z, coeffs
 

@@ -1,5 +1,6 @@
 """The 3D Morphable Model: FaceModel, coefficients, shape, albedo, SH shading, landmarks, loaders."""
 from faceshop_jax.face_model.loaders import from_arrays
+from faceshop_jax.face_model.loaders import load
 from faceshop_jax.face_model.loaders import load_bfm
 from faceshop_jax.face_model.loaders import load_embedded
 from faceshop_jax.face_model.loaders import load_npz

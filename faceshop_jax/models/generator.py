@@ -22,6 +22,8 @@ from faceshop_jax import nerf
 from faceshop_jax import stylegan
 
 RENDER_RNG = 'render'  # RNG stream of the stratified and importance sampling jitter
+# Every RNG stream the generator draws from when it is asked to ('noise': per-layer noise).
+RNG_STREAMS = (stylegan.NOISE_RNG, RENDER_RNG)
 
 
 class TriPlaneGenerator(nn.Module):

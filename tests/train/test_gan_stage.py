@@ -10,8 +10,9 @@ import pytest
 from configs import gan as gan_config
 from faceshop_jax.train import loop
 from faceshop_jax import control
+from faceshop_jax import face_model
+from faceshop_jax import models
 from faceshop_jax.train.stages import gan
-from faceshop_jax.train.stages import vae as vae_stage
 from tests.control.random_space import random_control_space
 
 @pytest.fixture(scope='module')
@@ -52,7 +53,7 @@ def test_gan_step_on_8_devices_equals_1_device(cli_workdir, data_dir):
 def test_controls_come_from_a_trained_control_space(tmp_path):
   """With config.model.control_space, κ, β, γ are the vae decoders' samples (CoPo), not the prior's."""
   config = gan_config.get_config('test')
-  model = vae_stage.load_face_model(config.data.face_model)
+  model = face_model.load(config.data.face_model)
   space = random_control_space(model)
   control.save_control_space(space, str(tmp_path / 'control_space'))
   config.model.control_space = str(tmp_path)  # a vae run's WORKDIR
@@ -60,7 +61,7 @@ def test_controls_come_from_a_trained_control_space(tmp_path):
   _, key_controls = jax.random.split(jax.random.PRNGKey(3))
   expected = control.merge_into_coeffs(model, control.sample_controls(space, key_controls, 5))
   np.testing.assert_allclose(coeffs, expected, rtol=1e-6)
-  assert z.shape == (5, gan.control_dim(config))
+  assert z.shape == (5, models.control_dim(config))
   config.model.control_space = str(tmp_path / 'nothing')
   with pytest.raises(FileNotFoundError, match='No control space'):
     gan.check_config(config)

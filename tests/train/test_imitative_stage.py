@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from configs import imitative as imitative_config
+from faceshop_jax import models
 from faceshop_jax import report
 from faceshop_jax.train import loop
 from faceshop_jax.train import mesh as mesh_lib
@@ -51,7 +52,7 @@ def test_cli_trains_and_writes_every_term_and_the_grid(cli_workdir):
 def test_every_imitation_term_reaches_the_generator(config):
   mesh = mesh_lib.make_mesh(1, jax.devices()[:1])
   state, _ = loop.build_state(config, imitative.STAGE, mesh)
-  generator = gan.make_generator(config)
+  generator = models.make_generator(config)
   coeffs, z = gan.sample_controls(config, jax.random.PRNGKey(0), 2)
   camera = state.constants['samples_camera'][:2]
   state = state.replace(step=jnp.asarray(10**6, jnp.int32))  # every phase on

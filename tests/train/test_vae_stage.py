@@ -8,6 +8,7 @@ import pytest
 
 from configs import vae as vae_config
 from faceshop_jax import control
+from faceshop_jax import face_model
 from faceshop_jax.train import loop
 from faceshop_jax.train.stages import vae
 
@@ -23,7 +24,7 @@ def test_cli_runs_end_to_end_and_exports(cli_workdir):
   assert sorted(os.listdir(os.path.join(cli_workdir, 'checkpoints'))) == ['2', '4', '6']
   space = control.load_control_space(os.path.join(cli_workdir, 'control_space'))
   samples = control.sample_controls(space, jax.random.PRNGKey(0), 5)
-  model = vae.load_face_model('embedded')
+  model = face_model.load('embedded')
   assert samples['identity'].shape == (5, model.n_id + model.n_tex)
   assert samples['expression'].shape == (5, model.n_exp)
   assert samples['illumination'].shape == (5, 27)

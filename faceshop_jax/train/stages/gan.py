@@ -19,69 +19,36 @@ import optax
 
 from faceshop_jax import control
 from faceshop_jax import data as data_lib
+from faceshop_jax import face_model
 from faceshop_jax import geometry
 from faceshop_jax import losses
 from faceshop_jax import models
-from faceshop_jax import stylegan
 from faceshop_jax import visualize
 from faceshop_jax.face_model import prior as prior_lib
 from faceshop_jax.train import stage as stage_lib
 from faceshop_jax.train import state as state_lib
-from faceshop_jax.train.stages import vae as vae_stage
 
-RNG_STREAMS = ('noise', 'render')
 SAMPLE_COUNT = 8  # images in the summary grid
-
-
-def control_dim(config) -> int:
-  model = vae_stage.load_face_model(config.data.face_model)
-  return config.model.noise_dim + model.n_id + model.n_tex + model.n_exp + 27
-
-
-def make_generator(config) -> models.TriPlaneGenerator:
-  m = config.model
-  return models.TriPlaneGenerator(
-      z_dim=control_dim(config), w_dim=m.w_dim, mapping_layers=m.mapping_layers,
-      plane_resolution=m.plane_resolution, plane_channels=m.plane_channels,
-      channel_base=m.channel_base, channel_max=m.channel_max,
-      rendering_resolution=m.rendering_resolution, sr_resolution=m.sr_resolution,
-      num_coarse=m.num_coarse, num_fine=m.num_fine, chunk_rays=m.chunk_rays,
-      plane_aggregation=m.plane_aggregation, sr_variant=m.sr_variant,
-      sr_channels=tuple(m.sr_channels), fused_modconv=m.fused_modconv)
-
-
-def make_discriminator(config) -> stylegan.DualDiscriminator:
-  m = config.model
-  return stylegan.DualDiscriminator(resolution=m.sr_resolution, channel_base=m.d_channel_base,
-                                    channel_max=m.d_channel_max,
-                                    max_blur_sigma=config.loss.blur_init_sigma)
-
-
-def control_vector(config, coeffs: jax.Array, noise: jax.Array) -> jax.Array:
-  """z [n, control_dim] = (ε, κ = (α, δ), β, γ) of coefficients [n, D] and noise ε [n, noise_dim]."""
-  parts = vae_stage.load_face_model(config.data.face_model).split_coeffs(coeffs)
-  return jnp.concatenate([noise, parts.identity, parts.texture, parts.expression, parts.gamma],
-                         axis=-1)
 
 
 @functools.lru_cache(maxsize=4)
 def _control_space(directory: str, face_model_spec: str) -> control.ControlSpace:
-  return control.find_control_space(directory, vae_stage.load_face_model(face_model_spec))
+  return control.find_control_space(directory, face_model.load(face_model_spec))
 
 
 def sample_controls(config, key, n: int) -> tuple[jax.Array, jax.Array]:
   """Coefficients [n, D] (canonical pose) and their control vectors z [n, control_dim] with
   ε ~ N(0, I). κ, β, γ come from the trained control space's decoders when
   config.model.control_space names a vae run (as CoPo samples them), else from the control prior."""
-  model = vae_stage.load_face_model(config.data.face_model)
+  model = face_model.load(config.data.face_model)
   key_noise, key_controls = jax.random.split(key)
   if config.model.get('control_space'):
     space = _control_space(config.model.control_space, config.data.face_model)
     coeffs = control.merge_into_coeffs(model, control.sample_controls(space, key_controls, n))
   else:
     coeffs, _ = prior_lib.sample_controls(key_controls, model, n)
-  return coeffs, control_vector(config, coeffs,
-                                jax.random.normal(key_noise, (n, config.model.noise_dim)))
+  return coeffs, models.control_vector(
+      config, coeffs, jax.random.normal(key_noise, (n, config.model.noise_dim)))
 
 
 def check_config(config) -> None:
@@ -114,13 +81,13 @@ def init_constants(config) -> dict:
 
 
 def _rngs(key) -> dict[str, jax.Array]:
-  return dict(zip(RNG_STREAMS, jax.random.split(key, len(RNG_STREAMS))))
+  return dict(zip(models.RNG_STREAMS, jax.random.split(key, len(models.RNG_STREAMS))))
 
 
 def init_state(config, rng, constants) -> state_lib.TrainState:
-  generator, discriminator = make_generator(config), make_discriminator(config)
+  generator, discriminator = models.make_generator(config), models.make_discriminator(config)
   key_g, key_d, key_z, key_state = jax.random.split(rng, 4)
-  z = jnp.zeros((1, control_dim(config)))
+  z = jnp.zeros((1, models.control_dim(config)))
   camera = geometry.camera_from_yaw_pitch(jnp.zeros(1), jnp.zeros(1))
   g_vars = generator.init({'params': key_g, **_rngs(key_z)}, z, camera, camera)
   r, raw = config.model.sr_resolution, config.model.rendering_resolution
@@ -172,7 +139,7 @@ def train_step(config, state, batch, key, variant: Regularizers | None = None,
                generator_terms=None):
   """One D and one G step; `generator_terms(out, coeffs, camera, key) -> (loss, metrics)` adds
   a stage's own generator losses (e.g. imitation) on the generated batch `out`."""
-  generator, discriminator = make_generator(config), make_discriminator(config)
+  generator, discriminator = models.make_generator(config), models.make_discriminator(config)
   g_state = state.constants['generator_state']
   keys = jax.random.split(key, 7)
   real, real_raw = _real_images(config, batch)
@@ -250,7 +217,7 @@ def ema_sampler(config):
   config."""
   key = config.to_json_best_effort()
   if key not in _SAMPLERS:
-    generator = make_generator(config)
+    generator = models.make_generator(config)
     _SAMPLERS[key] = jax.jit(
         lambda variables, z, c: generator.apply(variables, z, c, c, noise_mode='const'))
   return _SAMPLERS[key]

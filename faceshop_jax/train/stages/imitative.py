@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from faceshop_jax import face_model
+from faceshop_jax import models
 from faceshop_jax import visualize
 from faceshop_jax.analysis import bisenet
 from faceshop_jax.analysis import iresnet
@@ -32,7 +33,6 @@ from faceshop_jax.eval import control_accuracy as control_accuracy_lib
 from faceshop_jax.losses import imitative as imitative_losses
 from faceshop_jax.train import stage as stage_lib
 from faceshop_jax.train.stages import gan
-from faceshop_jax.train.stages import vae as vae_stage
 
 TERMS = ('texture', 'identity', 'landmarks', 'illumination', 'semantic')
 
@@ -63,7 +63,7 @@ def init_constants(config) -> dict:
 def imitation_terms(config, state, out, coeffs, camera, key):
   """Weighted imitation losses of generated outputs `out` (TriPlaneGenerator's dict) and metrics."""
   del key
-  model = vae_stage.load_face_model(config.data.face_model)
+  model = face_model.load(config.data.face_model)
   nets = analysis_nets(config.imitative.analysis_dir)
   variables = state.constants['analysis']
   image = out['image']
@@ -105,13 +105,13 @@ def control_accuracy(config, generator_variables, analysis_dir: str, identities:
                      variations: int, seed: int = 0) -> dict[str, float]:
   """AED/APD/AID (eval/control_accuracy.py) of a generator stage's generator (its config and
   variables), read back by the reconstructor in `analysis_dir`."""
-  model = vae_stage.load_face_model(config.data.face_model)
+  model = face_model.load(config.data.face_model)
   recon = analysis_nets(analysis_dir)['reconstructor']
   sampler = gan.ema_sampler(config)
 
   def generate(coeffs, camera, key):
     noise = jax.random.normal(key, (coeffs.shape[0], config.model.noise_dim))
-    return sampler(generator_variables, gan.control_vector(config, coeffs, noise), camera)['image']
+    return sampler(generator_variables, models.control_vector(config, coeffs, noise), camera)['image']
 
   reconstruct = jax.jit(lambda images: reconstructor_lib.reconstruct_faces(recon, model, images))
   return control_accuracy_lib.control_accuracy(generate, reconstruct, model,
@@ -136,7 +136,7 @@ def finish(config, workdir: str, state) -> None:
 def summaries(config, state, batch) -> dict:
   """The EMA generator on fixed controls: generated | 3DMM guidance R | R' | rendered semantics."""
   del batch
-  model = vae_stage.load_face_model(config.data.face_model)
+  model = face_model.load(config.data.face_model)
   variables = {'params': state.ema_params['generator'], **state.constants['generator_state']}
   z, camera = state.constants['samples_z'], state.constants['samples_camera']
   out = jax.device_get(gan.ema_sampler(config)(variables, z, camera))

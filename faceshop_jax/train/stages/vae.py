@@ -28,20 +28,10 @@ from faceshop_jax.train import state as state_lib
 SOURCES = ('prior', 'coefficient_sets')
 
 
-@functools.lru_cache(maxsize=4)
-def load_face_model(spec: str) -> face_model.FaceModel:
-  """'embedded', a BFM_model_front.mat, or a FaceModel .npz."""
-  if spec == 'embedded':
-    return face_model.load_embedded()
-  if spec.endswith('.mat'):
-    return face_model.load_bfm(spec)
-  return face_model.load_npz(spec)
-
-
 def factor_specs(config) -> tuple[control.FactorSpec, ...]:
   scale = config.vae.width_scale
   return tuple(dataclasses.replace(s, width=max(8, int(s.width * scale)), depth=config.vae.depth)
-               for s in control.factor_specs(load_face_model(config.data.face_model)))
+               for s in control.factor_specs(face_model.load(config.data.face_model)))
 
 
 def check_config(config) -> None:
@@ -63,7 +53,7 @@ def check_config(config) -> None:
 
 @functools.lru_cache(maxsize=8)
 def _prior_sampler(face_model_spec: str, n: int):
-  model = load_face_model(face_model_spec)
+  model = face_model.load(face_model_spec)
   return jax.jit(lambda key: prior_lib.sample_controls(key, model, n)[0])
 
 
@@ -95,7 +85,7 @@ def init_constants(config) -> dict:
   n = config.data.statistics_samples
   coeffs = (_prior_coefficients(config, n, 1) if config.data.source == 'prior'
             else _dataset_coefficients(config, 'train', n))
-  model = load_face_model(config.data.face_model)
+  model = face_model.load(config.data.face_model)
   factors = control.factor_data(model, jnp.asarray(coeffs))
   return {'normalizers': {k: control.Normalizer.fit(v) for k, v in factors.items()}}
 
@@ -112,7 +102,7 @@ def init_state(config, rng, constants) -> state_lib.TrainState:
 
 
 def train_step(config, state, batch, key):
-  model = load_face_model(config.data.face_model)
+  model = face_model.load(config.data.face_model)
   factors = control.factor_data(model, batch['coeffs'])
   grads, metrics = {}, {}
   for spec, factor_key in zip(factor_specs(config), jax.random.split(key, 3)):
@@ -144,7 +134,7 @@ def control_space_of(config, state) -> control.ControlSpace:
 def evaluate(config, space: control.ControlSpace, heldout: np.ndarray) -> dict[str, float]:
   """Per factor: held-out reconstruction MSE (coefficient units), and MMD² / Fréchet distance /
   spread ratio of decoded prior samples against the held-out data."""
-  model = load_face_model(config.data.face_model)
+  model = face_model.load(config.data.face_model)
   data = control.factor_data(model, jnp.asarray(heldout))
   samples = control.sample_controls(space, jax.random.PRNGKey(config.seed + 1), len(heldout))
   results = {}
