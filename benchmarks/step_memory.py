@@ -63,13 +63,13 @@ def main(argv):
   config.batch_size = _PER_DEVICE_BATCH.value
   stage = stage_lib.get_stage(config.stage)
   mesh = mesh_lib.make_mesh(config.mesh.model, devices=jax.devices()[:1])
-  constants = stage.init_constants(config)
   state = None
   if _TIME_STEPS.value:  # a real state, to be run (the lowering must see its very tree)
     state, shardings = loop.build_state(config, stage, mesh)
     abstract_state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
     timed_batch = random_batch(config, jax.random.PRNGKey(1))
   else:
+    constants = stage.init_constants(config)
     abstract_state = jax.eval_shape(lambda rng: stage.init_state(config, rng, constants),
                                     jax.random.PRNGKey(0))
     shardings = mesh_lib.tree_shardings(mesh, abstract_state, config.mesh.min_shard_size)

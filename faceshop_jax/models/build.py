@@ -10,15 +10,13 @@ import jax.numpy as jnp
 
 from faceshop_jax import face_model
 from faceshop_jax import stylegan
+from faceshop_jax.face_model import model as face_model_lib
 from faceshop_jax.models import generator as generator_lib
-
-SH_COEFFS = 27  # γ: 9 spherical-harmonic coefficients per colour channel
-
 
 def control_dim(config) -> int:
   """Length of z: config.model.noise_dim + the face model's α, δ and β sizes + 27 (γ)."""
   model = face_model.load(config.data.face_model)
-  return config.model.noise_dim + model.n_id + model.n_tex + model.n_exp + SH_COEFFS
+  return config.model.noise_dim + model.n_id + model.n_tex + model.n_exp + face_model_lib.N_GAMMA
 
 
 def control_vector(config, coeffs: jax.Array, noise: jax.Array) -> jax.Array:
