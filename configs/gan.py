@@ -29,6 +29,9 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
   })
   config.model = ml_collections.ConfigDict({
       'noise_dim': 128,  # ε; the control vector is (ε, κ, β, γ)
+      # 'per_factor': every factor at unit energy in z (models/build.py); 'raw': coefficients as
+      # they are (the ablation: the generator then barely sees β and γ).
+      'control_scaling': 'per_factor',
       # κ, β, γ from a vae run's decoders (its WORKDIR; CoPo's choice), or '' for the control prior.
       'control_space': '',
       'w_dim': 512,

@@ -1,6 +1,8 @@
 """Whole networks assembled from stylegan/ and nerf/: the tri-plane generator (paper §4.2), and
 the networks and control vectors a stage config describes."""
 from faceshop_jax.models.build import control_dim
+from faceshop_jax.models.build import CONTROL_FACTORS
+from faceshop_jax.models.build import control_statistics
 from faceshop_jax.models.build import control_vector
 from faceshop_jax.models.build import make_discriminator
 from faceshop_jax.models.build import make_generator

@@ -4,13 +4,27 @@ config.model holds the sizes; config.data.face_model names the 3DMM whose coeffi
 control vector z = (ε, κ = (α, δ), β, γ): noise, identity shape and albedo, expression and SH
 illumination (DESIGN §3). Shared by the generator stages and inference, which restores a stage's
 generator from its config alone.
+
+How each factor is scaled in z (config.model.control_scaling):
+  'per_factor'  each of ε, α, δ, β, γ is centred on the control prior's mean and scaled to unit
+                expected energy (‖part‖² ≈ 1), so every factor reaches the mapping at comparable
+                strength, as DiscoFaceGAN feeds unit-scale latents per factor. Raw coefficients of
+                the embedded head carry ~88 (α), ~46 (δ), 0.8 (β) and 0.4 (γ) of energy per sample
+                beside ε's 32: after the mapping's second-moment normalisation, β and γ together
+                were 0.7% of its input, and the generator could not see expression or light.
+  'raw'         the coefficients as they are (the conditioning before that was found; kept for
+                the ablation that shows it).
 """
+import functools
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from faceshop_jax import face_model
 from faceshop_jax import stylegan
 from faceshop_jax.face_model import model as face_model_lib
+from faceshop_jax.face_model import prior as prior_lib
 from faceshop_jax.models import generator as generator_lib
 
 def control_dim(config) -> int:
@@ -19,11 +33,43 @@ def control_dim(config) -> int:
   return config.model.noise_dim + model.n_id + model.n_tex + model.n_exp + face_model_lib.N_GAMMA
 
 
+CONTROL_SCALINGS = ('per_factor', 'raw')
+CONTROL_FACTORS = ('identity', 'texture', 'expression', 'gamma')  # z's order after ε
+_STATISTICS_SAMPLES = 16_384
+
+
+@functools.lru_cache(maxsize=8)
+def control_statistics(face_model_spec: str) -> dict[str, tuple[np.ndarray, float]]:
+  """{factor: (mean [size], spread)} of the control prior's α, δ, β, γ (16,384 fixed draws).
+
+  spread is the root of the summed per-coordinate variances, so (x − mean) / spread has unit
+  expected energy. Concrete numpy values, even when first asked for inside a traced function.
+  """
+  model = face_model.load(face_model_spec)
+  with jax.ensure_compile_time_eval():
+    coeffs, _ = prior_lib.sample_controls(jax.random.PRNGKey(0), model, _STATISTICS_SAMPLES)
+    parts = model.split_coeffs(coeffs)
+    statistics = {}
+    for factor in CONTROL_FACTORS:
+      values = np.asarray(getattr(parts, factor), np.float64)
+      statistics[factor] = (values.mean(0).astype(np.float32),
+                            float(np.sqrt(np.sum(values.var(0)))))
+  return statistics
+
+
 def control_vector(config, coeffs: jax.Array, noise: jax.Array) -> jax.Array:
-  """z [n, control_dim] = (ε, κ = (α, δ), β, γ) of coefficients [n, D] and noise ε [n, noise_dim]."""
+  """z [n, control_dim] = (ε, κ = (α, δ), β, γ) of coefficients [n, D] and noise ε [n, noise_dim],
+  each factor scaled as config.model.control_scaling says (module docstring)."""
   parts = face_model.load(config.data.face_model).split_coeffs(coeffs)
-  return jnp.concatenate([noise, parts.identity, parts.texture, parts.expression, parts.gamma],
-                         axis=-1)
+  factors = [getattr(parts, factor) for factor in CONTROL_FACTORS]
+  scaling = config.model.get('control_scaling', 'raw')
+  if scaling == 'per_factor':
+    statistics = control_statistics(config.data.face_model)
+    noise = noise / np.sqrt(noise.shape[-1])  # ε ~ N(0, I): unit expected energy
+    factors = [(x - statistics[f][0]) / statistics[f][1] for f, x in zip(CONTROL_FACTORS, factors)]
+  elif scaling != 'raw':
+    raise ValueError(f'config.model.control_scaling = {scaling!r}; known: {CONTROL_SCALINGS}.')
+  return jnp.concatenate([noise, *factors], axis=-1)
 
 
 def make_generator(config) -> generator_lib.TriPlaneGenerator:
