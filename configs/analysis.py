@@ -35,7 +35,10 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
                  'aux_head_width': 64},
       'identity': {'stage_blocks': (3, 4, 14, 3), 'width': 64, 'num_features': 512},
   })
+  # The nets this run trains and exports (any of reconstructor, parser, identity).
+  config.roles = ('reconstructor', 'parser', 'identity')
   config.loss = ml_collections.ConfigDict({
+      'expression_weight': 1.0,  # the β head's weight in the standardised regression
       'landmark_weight': 100.0,  # on squared landmark error in image-side units
       'identity_scale': 30.0,  # CosFace s
       'identity_margin': 0.35,  # CosFace m
@@ -60,6 +63,17 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
     config.loss.identity_scale = 16.0
     config.loss.identity_margin = 0.2
 
+  def judge():
+    """The independent judge of control accuracy (packaged as 'judge64'): a reconstructor only,
+    another seed (other training people) than 'synthetic64', wider and trained longer, with the
+    expression head weighted up so that it reads β. Evaluation uses it, never a loss."""
+    cpu()
+    config.seed = 1
+    config.roles = ('reconstructor',)
+    config.num_train_steps = 4_000  # ~40 minutes here
+    config.nets.reconstructor.backbone.update({'stage_sizes': (2, 2, 2, 2), 'width': 32})
+    config.loss.expression_weight = 4.0
+
   def test():
     cpu()
     config.batch_size = 8
@@ -76,5 +90,5 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
                                'aux_head_width': 8})
     config.nets.identity.update({'width': 8, 'num_features': 16})
 
-  default.select_preset(preset, {'': lambda: None, 'cpu': cpu, 'test': test})
+  default.select_preset(preset, {'': lambda: None, 'cpu': cpu, 'judge': judge, 'test': test})
   return config
