@@ -4,7 +4,13 @@ The frontal (x, y) projection of the mean shape is cut into the regions the land
 eyes (36–41, 42–47), brows (a band around 17–21, 22–26), nose (bridge 27 to nostrils 31–35),
 lips (outer 48–59 less inner 60–67, split at the mouth corners) and the mouth interior (60–67).
 Everything else is skin. Classes are those of model.CLASS_NAMES.
+
+`face_region` marks the face proper (paper §4.3.1's B, Eq. 24's face part): face-class vertices
+inside the outline of the jaw (0–16) closed by a forehead arc at the hairline, in front of the
+ears. A head model's skin also covers the scalp, the back of the head and under the chin, where a
+portrait shows hair or neck.
 """
+import jax.numpy as jnp
 import numpy as np
 
 SKIN, L_BROW, R_BROW, L_EYE, R_EYE, NOSE, MOUTH, U_LIP, L_LIP = 1, 2, 3, 4, 5, 10, 11, 12, 13
@@ -14,15 +20,44 @@ _LOWER_LIP = (54, 55, 56, 57, 58, 59, 48, 60, 67, 66, 65, 64)
 _INNER_MOUTH = tuple(range(60, 68))
 
 
-def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-  """Even-odd rule: [P] bool for points [P, 2] inside a closed polygon [K, 2]."""
+# FACE_CLASSES of model.py (which imports this module): skin, brows, eyes, nose, mouth, lips.
+_FACE_CLASSES = (1, 2, 3, 4, 5, 10, 11, 12, 13)
+# The top of B above the brows, as a fraction of the brow-to-chin height: a low hairline (a full
+# forehead is ~0.4), so that fringes rarely cover B (in the synthetic world ~2% of B is hair).
+_FOREHEAD_FRACTION = 0.25
+
+
+def points_in_polygon(points, polygon):
+  """Even-odd rule: [P] bool for points [P, 2] inside a closed polygon [K, 2] (numpy or traced)."""
   x, y = points[:, 0:1], points[:, 1:2]
   x0, y0 = polygon[:, 0], polygon[:, 1]
-  x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+  x1, y1 = jnp.roll(x0, -1), jnp.roll(y0, -1)
   crosses = (y0 > y) != (y1 > y)
-  with np.errstate(divide='ignore', invalid='ignore'):
-    x_at_y = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
-  return np.sum(crosses & (x < x_at_y), axis=1) % 2 == 1
+  x_at_y = x0 + (y - y0) * (x1 - x0) / jnp.where(y1 == y0, 1.0, y1 - y0)
+  return jnp.sum(crosses & (x < x_at_y), axis=1) % 2 == 1
+
+
+def face_region(vertices, landmarks68, vertex_labels):
+  """[N] bool: the face proper among vertices [N, 3] of a neutral, canonically placed head.
+
+  Face-class vertices inside the frontal (x, y) outline of the jaw (landmarks 0–16) closed over
+  the forehead at the hairline (_FOREHEAD_FRACTION of the brow-to-chin height above the brows),
+  and in front of the jaw's ends (which sit by the ears): no scalp, back of the head, ears or neck.
+  Works on numpy and traced arrays alike.
+  """
+  lmk = vertices[landmarks68]
+  jaw = lmk[:17, :2]
+  brow_y = jnp.max(lmk[17:27, 1])
+  hairline = brow_y + _FOREHEAD_FRACTION * (brow_y - lmk[8, 1])
+  right, left = jaw[0], jaw[16]
+  temple = brow_y + 0.5 * (hairline - brow_y)
+  forehead = jnp.stack([  # from the subject's left temple over the forehead to the right one
+      jnp.stack([left[0], temple]), jnp.stack([0.6 * left[0], hairline]),
+      jnp.stack([0.6 * right[0], hairline]), jnp.stack([right[0], temple])])
+  outline = jnp.concatenate([jaw, forehead])
+  front = vertices[:, 2] > jnp.minimum(lmk[0, 2], lmk[16, 2])
+  inside = points_in_polygon(vertices[:, :2], outline)
+  return inside & front & jnp.isin(vertex_labels, jnp.asarray(_FACE_CLASSES))
 
 
 def _band(polyline: np.ndarray, half_width: float) -> np.ndarray:
@@ -58,5 +93,5 @@ def labels_from_landmarks(vertices: np.ndarray, landmarks68: np.ndarray) -> np.n
   # Only the front of the face: ignore vertices well behind the eyes (the cheeks' far sides).
   front = vertices[:, 2] > vertices[landmarks68[[36, 45]], 2].min() - 2 * eye_width
   for label, polygon in regions:
-    labels[points_in_polygon(xy, polygon) & front] = label
+    labels[np.asarray(points_in_polygon(xy, polygon)) & front] = label
   return labels

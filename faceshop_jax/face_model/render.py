@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from faceshop_jax import geometry
 from faceshop_jax import raster
+from faceshop_jax.face_model import labels as labels_lib
 from faceshop_jax.face_model import model as model_lib
 from faceshop_jax.face_model import shading
 
@@ -42,9 +43,12 @@ class FaceRender(MeshRender):
   Attributes:
     landmarks: [B, 68, 2] projected 68 landmarks in pixels (pixel centres at half-integers).
     landmarks_3d: [B, 68, 3] the landmarks in world coordinates.
+    face_mask: [B, H, W] 1 where the visible surface is the face proper (labels.face_region: no
+      scalp, ears or neck), else 0; the mask B of imitative learning.
   """
   landmarks: jax.Array
   landmarks_3d: jax.Array
+  face_mask: jax.Array
 
 
 def render_mesh(vertices: jax.Array, colours: jax.Array, vertex_labels: jax.Array,
@@ -67,11 +71,18 @@ def render_mesh(vertices: jax.Array, colours: jax.Array, vertex_labels: jax.Arra
   fragments = raster.rasterize(screen_xy, depth, triangles, height, width)
   mask = fragments.mask
   image = raster.interpolate(colours, triangles, fragments)
-  corner_labels = vertex_labels[triangles[jnp.maximum(fragments.triangle_id, 0)]]
-  nearest = jnp.argmax(fragments.barycentrics, axis=-1)[..., None]
-  labels = jnp.where(mask, jnp.take_along_axis(corner_labels, nearest, axis=-1)[..., 0], 0)
+  labels = jnp.where(mask, _nearest_vertex_values(vertex_labels, triangles, fragments), 0)
   return MeshRender(image=image, mask=mask.astype(image.dtype), depth=fragments.depth,
                     labels=labels, fragments=fragments, screen_xy=screen_xy, vertex_depth=depth)
+
+
+def _nearest_vertex_values(values: jax.Array, triangles: jax.Array,
+                           fragments: raster.Fragments) -> jax.Array:
+  """[B, H, W]: per pixel, values [N] of its triangle's corner with the largest barycentric weight
+  (exact class borders along mesh edges; off-mesh pixels read triangle 0 and must be masked)."""
+  corners = values[triangles[jnp.maximum(fragments.triangle_id, 0)]]
+  nearest = jnp.argmax(fragments.barycentrics, axis=-1)[..., None]
+  return jnp.take_along_axis(corners, nearest, axis=-1)[..., 0]
 
 
 def face_vertices(model: model_lib.FaceModel, coeffs: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -100,5 +111,8 @@ def render_face(model: model_lib.FaceModel, coeffs: jax.Array, camera: jax.Array
   chex.assert_rank(coeffs, 2)
   vertices, colours = face_vertices(model, coeffs)
   mesh = render_mesh(vertices, colours, model.vertex_labels, model.triangles, camera, size)
+  region = labels_lib.face_region(model.mean_shape, model.landmarks68, model.vertex_labels)
+  face = _nearest_vertex_values(region.astype(jnp.int32), model.triangles, mesh.fragments)
   return FaceRender(**vars(mesh), landmarks=jnp.take(mesh.screen_xy, model.landmarks68, axis=1),
-                    landmarks_3d=model_lib.landmarks(model, vertices))
+                    landmarks_3d=model_lib.landmarks(model, vertices),
+                    face_mask=(face * mesh.mask).astype(mesh.image.dtype))

@@ -7,6 +7,7 @@ import pytest
 from faceshop_jax import face_model
 from faceshop_jax import geometry
 from faceshop_jax.face_model import model as model_lib
+from faceshop_jax.world import portraits
 
 SIZE = 128
 
@@ -95,3 +96,23 @@ def test_a_model_loaded_while_tracing_holds_concrete_arrays(tmp_path):
   assert not any(isinstance(getattr(model, k), jax.core.Tracer)
                  for k in ('mean_shape', 'id_basis', 'triangles'))
   np.testing.assert_array_equal(model.triangles, face_model.load_embedded().triangles)
+
+
+def test_face_mask_is_the_face_proper():
+  """B of imitative learning: face classes only, and in the synthetic world's portraits of the same
+  controls and camera (hair, clothes, background on) it lands on face classes, not hair or neck."""
+  model = face_model.load_embedded()
+  scene = portraits.build_scene(model)
+  keys = jax.random.split(jax.random.PRNGKey(4), 8)
+  worlds = jax.jit(jax.vmap(lambda k: portraits.render_portrait(k, model, scene, SIZE)))(keys)
+  render = jax.jit(face_model.render_face, static_argnums=3)(model, worlds['coeffs'],
+                                                              worlds['camera'], SIZE)
+  face = np.asarray(render.face_mask) > 0.5
+  labels, parsing = np.asarray(render.labels), np.asarray(worlds['parsing'])
+  assert np.all(np.isin(labels[face], model_lib.FACE_CLASSES))
+  assert not np.any(face & (np.asarray(render.mask) == 0))
+  # The head's skin also covers scalp and under the chin, which B leaves out.
+  assert face.sum() < 0.95 * np.isin(labels, model_lib.FACE_CLASSES).sum()
+  in_world = np.isin(parsing[face], model_lib.FACE_CLASSES).mean()
+  assert in_world > 0.95, in_world
+  assert np.isin(parsing[face], (14, 17)).mean() < 0.03  # neck, hair
