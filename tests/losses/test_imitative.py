@@ -22,11 +22,23 @@ def test_texture_loss_is_zero_when_the_image_is_its_target_and_sees_only_the_fac
   rendered, generated = _images(0), _images(1)
   mask = jnp.zeros((2, 8, 8)).at[:, 2:5, 3:6].set(1.0)
   target = imitative.guidance_target(rendered, mask, rendered)
-  assert imitative.texture_loss(rendered, target) == 0.0
+  assert imitative.texture_loss(rendered, target, mask) == 0.0
   # Changing I off the face changes R' there too: the loss only sees the face region.
   outside = generated * (1 - mask[..., None]) + rendered * mask[..., None]
-  assert imitative.texture_loss(outside, imitative.guidance_target(rendered, mask, outside)) == 0.0
-  assert imitative.texture_loss(generated, imitative.guidance_target(rendered, mask, generated)) > 0
+  assert imitative.texture_loss(outside, imitative.guidance_target(rendered, mask, outside),
+                                mask) == 0.0
+  assert imitative.texture_loss(generated, imitative.guidance_target(rendered, mask, generated),
+                                mask) > 0
+
+
+def test_texture_loss_is_the_mean_per_pixel_l2_over_the_face():
+  # Image 0: 2 face pixels off by (0.3, 0.4, 0) -> 0.5 each; image 1: 4 face pixels, one off by
+  # (0, 0, 2) -> mean 0.5. Pixels off the face never count, whatever their difference.
+  generated = jnp.zeros((2, 4, 4, 3))
+  target = generated.at[0, 0, :2].set(jnp.array([0.3, 0.4, 0.0])).at[1, 3, 3].set(
+      jnp.array([0.0, 0.0, 2.0])).at[:, 2, 0].set(5.0)
+  mask = jnp.zeros((2, 4, 4)).at[0, 0, :2].set(1.0).at[1, 3].set(1.0)
+  np.testing.assert_allclose(imitative.texture_loss(generated, target, mask), 0.5, rtol=1e-4)
 
 
 def test_zero_at_the_target():
@@ -38,23 +50,43 @@ def test_zero_at_the_target():
   assert imitative.landmark_loss(points, points, 64) == 0.0
   gamma = jax.random.normal(jax.random.PRNGKey(2), (3, 27))
   assert imitative.illumination_loss(gamma, gamma) == 0.0
-  labels = jax.random.randint(jax.random.PRNGKey(3), (3, 4, 4), 0, 19)
-  np.testing.assert_allclose(
-      imitative.semantic_loss(jax.nn.one_hot(labels, 19) * 0.5, labels), 0.0, atol=1e-5)
+  labels = jax.nn.one_hot(jax.random.randint(jax.random.PRNGKey(3), (3, 4, 4), 0, 19), 19)
+  np.testing.assert_allclose(imitative.semantic_loss(labels * 0.5, labels), 0.0, atol=1e-5)
 
 
-def test_landmark_weights_brows_and_mouth_count_100_times():
-  base = jnp.zeros((1, 68, 2))
-  jaw = imitative.landmark_loss(base.at[0, 3, 0].set(1.0), base, 10)
-  brow = imitative.landmark_loss(base.at[0, 20, 0].set(1.0), base, 10)
-  mouth = imitative.landmark_loss(base.at[0, 60, 1].set(1.0), base, 10)
-  np.testing.assert_allclose([brow / jaw, mouth / jaw], [100.0, 100.0], rtol=1e-5)
+def test_landmark_loss_is_the_weighted_sum_of_distances():
+  # Eq. 15: Σ w_i ‖l_i − l̂_i‖₂. Point 3 (jaw, w 1) off by (3, 4) px and point 20 (brow, w 100) off
+  # by 5 px vertically, at image size 10: (1 · 0.5 + 100 · 0.5) for image 0, 0 for image 1.
+  base = jnp.zeros((2, 68, 2))
+  moved = base.at[0, 3].set(jnp.array([3.0, 4.0])).at[0, 20, 1].set(5.0)
+  np.testing.assert_allclose(imitative.landmark_loss(moved, base, 10), 50.5 / 2, rtol=1e-4)
+  jaw = imitative.landmark_loss(base.at[:, 3, 0].set(1.0), base, 10)
+  mouth = imitative.landmark_loss(base.at[:, 60, 1].set(1.0), base, 10)
+  np.testing.assert_allclose(mouth / jaw, 100.0, rtol=1e-5)
+  # A norm, not a square: twice the error, twice the loss.
+  np.testing.assert_allclose(imitative.landmark_loss(base.at[:, 3, 0].set(2.0), base, 10),
+                             2 * jaw, rtol=1e-5)
 
 
-def test_semantic_loss_resizes_labels_by_nearest_neighbour():
+def test_illumination_loss_is_the_l2_norm():
+  gamma = jnp.zeros((2, 27))
+  moved = gamma.at[0, 0].set(3.0).at[0, 9].set(4.0).at[1, 26].set(1.0)
+  np.testing.assert_allclose(imitative.illumination_loss(moved, gamma), (5.0 + 1.0) / 2, rtol=1e-4)
+
+
+def test_semantic_loss_is_the_soft_cross_entropy_of_eq_14():
+  # One pixel, 2 of 19 classes: P = (0.25, 0.75), S = (0.5, 0.5) -> −(0.25 + 0.75) log 0.5.
+  probabilities = jnp.zeros((1, 1, 1, 19)).at[..., 0].set(0.25).at[..., 1].set(0.75)
+  semantics = jnp.zeros((1, 1, 1, 19)).at[..., :2].set(0.4)  # alpha 0.8: normalised to 0.5 each
+  np.testing.assert_allclose(imitative.semantic_loss(semantics, probabilities), np.log(2.0),
+                             rtol=1e-4)
+
+
+def test_semantic_loss_averages_the_parser_probabilities_over_blocks():
   labels = jnp.repeat(jnp.repeat(jnp.arange(4).reshape(1, 2, 2), 4, 1), 4, 2)  # 8x8 blocks
   semantics = jax.nn.one_hot(jnp.arange(4).reshape(1, 2, 2), 19)
-  np.testing.assert_allclose(imitative.semantic_loss(semantics, labels), 0.0, atol=1e-5)
+  np.testing.assert_allclose(imitative.semantic_loss(semantics, jax.nn.one_hot(labels, 19)), 0.0,
+                             atol=1e-5)
 
 
 def test_phase_weight():

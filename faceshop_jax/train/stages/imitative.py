@@ -70,23 +70,23 @@ def imitation_terms(config, state, out, coeffs, camera, key):
   size = image.shape[1]
   render = face_model.render_face(model, coeffs, camera, size)
   rendered = render.image * 2.0 - 1.0
-  target = imitative_losses.guidance_target(rendered, render.mask, image)
+  target = imitative_losses.guidance_target(rendered, render.face_mask, image)
   identity_net, parser_net = nets['identity'], nets['parser']
   embeddings = iresnet.embed(identity_net.module, variables['identity'],
                              jnp.concatenate([image, target]))
   generated_embedding, target_embedding = jnp.split(embeddings, 2)
   recon_net = dataclasses.replace(nets['reconstructor'], variables=variables['reconstructor'])
   reconstruction = reconstructor_lib.reconstruct_faces(recon_net, model, image)
-  labels = jnp.argmax(bisenet.parse(parser_net.module, variables['parser'],
-                                    jax.lax.stop_gradient(image)), axis=-1)
+  parsed = jax.nn.softmax(bisenet.parse(parser_net.module, variables['parser'],
+                                        jax.lax.stop_gradient(image)), axis=-1)
   values = {
-      'texture': imitative_losses.texture_loss(image, target),
+      'texture': imitative_losses.texture_loss(image, target, render.face_mask),
       'identity': imitative_losses.identity_loss(generated_embedding,
                                                  jax.lax.stop_gradient(target_embedding)),
       'landmarks': imitative_losses.landmark_loss(reconstruction.landmarks, render.landmarks, size),
       'illumination': imitative_losses.illumination_loss(model.split_coeffs(reconstruction.coeffs).gamma,
                                                          model.split_coeffs(coeffs).gamma),
-      'semantic': imitative_losses.semantic_loss(out['semantics'], labels),
+      'semantic': imitative_losses.semantic_loss(out['semantics'], parsed),
   }
   schedule = config.imitative
   on = imitative_losses.phase_weight(state.step, schedule.imitative_start)
@@ -144,7 +144,7 @@ def summaries(config, state, batch) -> dict:
   size = out['image'].shape[1]
   render = jax.device_get(face_model.render_face(model, coeffs, camera, size))
   rendered = render.image * 2.0 - 1.0
-  target = imitative_losses.guidance_target(rendered, render.mask, out['image'])
+  target = imitative_losses.guidance_target(rendered, render.face_mask, out['image'])
   semantics = np.argmax(out['semantics'], axis=-1)
   scale = size // semantics.shape[1]
   rows = [visualize.to_uint8(out['image'], -1, 1), visualize.to_uint8(rendered, -1, 1),
