@@ -22,21 +22,6 @@ from faceshop_jax import inference
 from faceshop_jax import visualize
 
 
-def parse_seeds(text: str) -> list[int]:
-  """'0-7', '1,5,9', '3' or a mix ('0-3,9') -> the seeds, in order, without repeats."""
-  seeds = []
-  try:
-    for part in text.split(','):
-      first, _, last = part.strip().partition('-')
-      low, high = int(first), int(last or first)
-      if low > high:
-        raise ValueError
-      seeds += range(low, high + 1)
-  except ValueError:
-    raise ValueError(f'expected seeds like 0-7, 1,5,9 or 3; got {text!r}') from None
-  return list(dict.fromkeys(seeds))
-
-
 def parse_expression(text: str) -> dict[str, float]:
   """'jawOpen=0.8,mouthSmileLeft=0.5' -> {'jawOpen': 0.8, 'mouthSmileLeft': 0.5}."""
   expression = {}
@@ -75,7 +60,7 @@ class _Parser(flags.ArgumentParser):
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A training run (its newest checkpoint is used).')
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None,
                                   'An export written by python -m faceshop_jax.export.')
-_SEEDS = flags.DEFINE(_Parser(parse_seeds, 'first-last,...'), 'seeds', None,
+_SEEDS = flags.DEFINE(_Parser(inference.parse_seeds, 'first-last,...'), 'seeds', None,
                       'Seeds to render: 0-7, 1,5,9 or 3.')
 _YAW = flags.DEFINE_float('yaw', 0.0, 'Camera yaw, radians (positive: the subject\'s left).')
 _PITCH = flags.DEFINE_float('pitch', 0.0, 'Camera pitch, radians (positive: from above).')

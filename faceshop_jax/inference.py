@@ -5,6 +5,10 @@
   bundle = inference.load_export('/tmp/gan_export')
   portraits = inference.generate(bundle, seeds=[0, 1], yaw=0.3, pitch=0.0,
                                  expression={'jawOpen': 0.8}, light=(0.5, 0.3, 0.8))
+  noise, coeffs = inference.seed_controls(bundle, [0, 1])   # ε [2, noise_dim], coefficients [2, D]
+  portraits = inference.render_controls(bundle, coeffs, noise, cameras)   # cameras [2, 25]
+  for sweep in inference.control_sweeps(bundle, seeds=[0, 1], identity_seeds=range(100, 107)):
+    renders = inference.render_sweep(bundle, sweep)   # generated | 3DMM render R, [S, C, R, R, 3]
 
 Any stage whose train state keeps the EMA generator at ema_params['generator'] and the generator's
 other collections (w_avg, constant noise) at constants['generator_state'], and whose config
@@ -20,6 +24,7 @@ can be loaded. Control vectors follow the generator stages' layout z = [ε | α 
 import dataclasses
 import functools
 import json
+import math
 import os
 import shutil
 from typing import Any, NamedTuple
@@ -338,9 +343,24 @@ def _check_seeds(seeds) -> np.ndarray:
   return seeds.astype(np.uint32)
 
 
-def control_vectors(bundle: GeneratorBundle, seeds, expression: dict[str, float] | None = None,
-                    light: tuple[float, float, float] | None = None):
-  """Control vectors of the seeds, with optional overrides.
+def parse_seeds(text: str) -> list[int]:
+  """'0-7', '1,5,9', '3' or a mix ('0-3,9') -> the seeds, in order, without repeats."""
+  seeds = []
+  try:
+    for part in text.split(','):
+      first, _, last = part.strip().partition('-')
+      low, high = int(first), int(last or first)
+      if low > high:
+        raise ValueError
+      seeds += range(low, high + 1)
+  except ValueError:
+    raise ValueError(f'expected seeds like 0-7, 1,5,9 or 3; got {text!r}') from None
+  return list(dict.fromkeys(seeds))
+
+
+def seed_controls(bundle: GeneratorBundle, seeds, expression: dict[str, float] | None = None,
+                  light: tuple[float, float, float] | None = None) -> tuple[jax.Array, jax.Array]:
+  """Noise and coefficients of the seeds, with optional overrides.
 
   For each seed: ε ~ N(0, I) and κ, β, γ from the bundle's control space, or from the face model's
   prior without one. `expression` ({unit: value in [0, 1]}) replaces β entirely; `light`
@@ -353,8 +373,7 @@ def control_vectors(bundle: GeneratorBundle, seeds, expression: dict[str, float]
     light: (yaw, pitch, intensity), or None to keep the sampled γ.
 
   Returns:
-    z [N, control_dim] = [ε | α | δ | β | γ] and the face model's coefficients [N, D] (angle and
-    translation zero).
+    Noise ε [N, noise_dim] and the face model's coefficients [N, D] (angle and translation zero).
   """
   seeds = _check_seeds(seeds)
   model = bundle.face_model
@@ -367,9 +386,20 @@ def control_vectors(bundle: GeneratorBundle, seeds, expression: dict[str, float]
                                                        parts.expression.shape))
   if light is not None:
     parts = parts._replace(gamma=jnp.broadcast_to(light_gamma(*light), parts.gamma.shape))
-  coeffs = model.merge_coeffs(parts)
+  return noise, model.merge_coeffs(parts)
+
+
+def control_vectors(bundle: GeneratorBundle, seeds, expression: dict[str, float] | None = None,
+                    light: tuple[float, float, float] | None = None):
+  """Control vectors of the seeds, with optional overrides (as seed_controls).
+
+  Returns:
+    z [N, control_dim] = models.control_vector of [ε | α | δ | β | γ] and the face model's
+    coefficients [N, D] (angle and translation zero).
+  """
+  noise, coeffs = seed_controls(bundle, seeds, expression, light)
   z = models.control_vector(bundle.config, coeffs, noise)
-  chex.assert_shape(z, (len(seeds), bundle.control_dim))
+  chex.assert_shape(z, (coeffs.shape[0], bundle.control_dim))
   return z, coeffs
 
 
@@ -403,11 +433,180 @@ def generate(bundle: GeneratorBundle, seeds, yaw: float = 0.0, pitch: float = 0.
     ValueError: a view outside the trained range (check_view), or a bad override.
   """
   check_view(yaw, pitch)
-  z, _ = control_vectors(bundle, seeds, expression, light)
-  n = z.shape[0]
+  noise, coeffs = seed_controls(bundle, seeds, expression, light)
+  n = coeffs.shape[0]
   camera = geometry.camera_from_yaw_pitch(jnp.full(n, yaw), jnp.full(n, pitch))
+  return render_controls(bundle, coeffs, noise, camera, truncation_psi)
+
+
+def render_controls(bundle: GeneratorBundle, coeffs: jax.Array, noise: jax.Array,
+                    camera: jax.Array, truncation_psi: float = 1.0) -> Portraits:
+  """Portraits of explicit controls, each conditioned on and rendered through its own camera.
+
+  The EMA generator runs with constant noise and deterministic ray samples on
+  z = models.control_vector(config, coeffs, noise); one compilation per batch size and
+  truncation_psi.
+
+  Args:
+    bundle: the generator.
+    coeffs: [N, D] the face model's coefficients (κ, β, γ are read; angle and translation not).
+    noise: [N, noise_dim] ε.
+    camera: [N, 25] camera labels.
+    truncation_psi: < 1 pulls w toward the tracked average w.
+  """
+  n = coeffs.shape[0]
+  chex.assert_shape(coeffs, (n, bundle.face_model.n_coeffs))
+  chex.assert_shape(noise, (n, bundle.config.model.noise_dim))
+  chex.assert_shape(camera, (n, geometry.LABEL_SIZE))
+  z = models.control_vector(bundle.config, coeffs, noise)
   image, semantics, depth = jax.device_get(
       _render(bundle.generator, bundle.variables, z, camera, truncation_psi=float(truncation_psi)))
   return Portraits(images=visualize.to_uint8(image, -1, 1),
                    labels=np.argmax(semantics, axis=-1).astype(np.int32),
                    depth=np.asarray(depth, np.float32))
+
+
+# Control sweeps: one factor swept over columns, everything else of each base seed held fixed.
+SWEEP_YAW = 0.6  # the pose sweep's camera yaw runs from -SWEEP_YAW to SWEEP_YAW radians
+# The light sweep's light turns from the subject's right (azimuth -π/2) to their left (π/2), in the
+# horizontal plane, at a fixed intensity (the control prior draws azimuths within ±0.6π).
+SWEEP_LIGHT_AZIMUTH = math.pi / 2
+SWEEP_LIGHT_INTENSITY = 0.7
+# The expression sweep from neutral: each (title, units) in turn, its units together 0 → 1.
+SWEEP_EXPRESSIONS = (('jawOpen', ('jawOpen',)), ('smile', ('mouthSmileLeft', 'mouthSmileRight')))
+# 3DMM renders R are drawn over this grey (on [0, 1]) so the face's silhouette shows.
+GUIDANCE_BACKGROUND = 0.5
+
+
+class Sweep(NamedTuple):
+  """S base seeds × C columns of controls in which one factor changes from column to column.
+
+  Attributes:
+    name: the factor swept: 'pose', 'light', 'expression' or 'identity'.
+    titles: C column titles, e.g. 'yaw -0.60'.
+    noise: ε [S, C, noise_dim].
+    coeffs: [S, C, D] the face model's coefficients.
+    cameras: [S, C, 25] camera labels (conditioning and rendering).
+  """
+  name: str
+  titles: tuple[str, ...]
+  noise: jax.Array
+  coeffs: jax.Array
+  cameras: jax.Array
+
+
+class SweepRenders(NamedTuple):
+  """A sweep rendered by the generator and by the face model, uint8 [S, C, R, R, 3] each.
+
+  Attributes:
+    generated: the generator's super-resolved images.
+    guidance: the 3DMM renders R of the same controls and cameras over GUIDANCE_BACKGROUND.
+  """
+  generated: np.ndarray
+  guidance: np.ndarray
+
+
+def _sweep(name: str, titles, noise: jax.Array, coeffs: jax.Array, yaw=0.0) -> Sweep:
+  """A Sweep of coeffs [S, C, D] with the base noise [S, noise_dim] in every column and cameras
+  at yaw (radians; a scalar or [C]) and pitch 0."""
+  s, c = coeffs.shape[:2]
+  chex.assert_shape(noise, (s, None))
+  chex.assert_equal(len(titles), c)
+  cameras = geometry.camera_from_yaw_pitch(jnp.broadcast_to(yaw, (c,)), jnp.zeros(c))
+  return Sweep(name=name, titles=tuple(titles),
+               noise=jnp.broadcast_to(noise[:, None], (s, c, noise.shape[-1])), coeffs=coeffs,
+               cameras=jnp.broadcast_to(cameras, (s, c, geometry.LABEL_SIZE)))
+
+
+def _columns(model: face_model_lib.FaceModel, coeffs: jax.Array, **parts: jax.Array) -> jax.Array:
+  """coeffs [S, D] repeated over columns [S, C, D], the named factors set to parts [C, size]."""
+  base = model.split_coeffs(coeffs[:, None])
+  return model.merge_coeffs(base._replace(**{name: part[None] for name, part in parts.items()}))
+
+
+def pose_sweep(noise: jax.Array, coeffs: jax.Array, columns: int = 7) -> Sweep:
+  """Camera yaw from -SWEEP_YAW to SWEEP_YAW (pitch 0) of noise [S, noise_dim], coeffs [S, D]."""
+  yaw = np.linspace(-SWEEP_YAW, SWEEP_YAW, columns)
+  repeated = jnp.broadcast_to(coeffs[:, None], (coeffs.shape[0], columns, coeffs.shape[-1]))
+  return _sweep('pose', [f'yaw {y:+.2f}' for y in yaw], noise, repeated, yaw=yaw)
+
+
+def light_sweep(model: face_model_lib.FaceModel, noise: jax.Array, coeffs: jax.Array,
+                columns: int = 7) -> Sweep:
+  """γ of one directional light (light_gamma) whose azimuth runs from the subject's right to their
+  left, frontal camera; noise [S, noise_dim], coeffs [S, D]."""
+  azimuth = np.linspace(-SWEEP_LIGHT_AZIMUTH, SWEEP_LIGHT_AZIMUTH, columns)
+  gamma = jnp.stack([light_gamma(a, 0.0, SWEEP_LIGHT_INTENSITY) for a in azimuth])
+  return _sweep('light', [f'light azimuth {a:+.2f}' for a in azimuth], noise,
+                _columns(model, coeffs, gamma=gamma))
+
+
+def expression_sweep(model: face_model_lib.FaceModel, noise: jax.Array, coeffs: jax.Array,
+                     columns: int = 7) -> Sweep:
+  """β from neutral through SWEEP_EXPRESSIONS: jawOpen 0 → 1 over columns // 2 columns, then the
+  smile 0 → 1 over the rest; frontal camera; noise [S, noise_dim], coeffs [S, D].
+
+  Raises:
+    ValueError: fewer than 3 columns, or a face model without the units (listing its own).
+  """
+  if columns < 3:
+    raise ValueError(f'The expression sweep needs at least 3 columns (neutral, jaw, smile); got '
+                     f'{columns}.')
+  steps = (columns // 2, columns - 1 - columns // 2)
+  settings = [('neutral', {})]
+  for (title, units), count in zip(SWEEP_EXPRESSIONS, steps):
+    settings += [(f'{title} {v:.2f}', dict.fromkeys(units, float(v)))
+                 for v in np.linspace(0.0, 1.0, count + 1)[1:]]
+  expression = jnp.stack([expression_vector(model, units) for _, units in settings])
+  return _sweep('expression', [title for title, _ in settings], noise,
+                _columns(model, coeffs, expression=expression))
+
+
+def identity_sweep(model: face_model_lib.FaceModel, noise: jax.Array, coeffs: jax.Array,
+                   identities: jax.Array, titles) -> Sweep:
+  """κ = (α, δ) of identities [C, D] with each base seed's ε, β, γ and a frontal camera; noise
+  [S, noise_dim], coeffs [S, D]; titles: C column titles."""
+  return _sweep('identity', titles, noise,
+                prior_lib.with_identity(model, coeffs[:, None], identities[None]))
+
+
+def control_sweeps(bundle: GeneratorBundle, seeds, identity_seeds,
+                   columns: int = 7) -> tuple[Sweep, ...]:
+  """The pose, light, expression and identity sweeps of the base seeds (seed_controls).
+
+  The identity sweep's columns are the identities κ of identity_seeds (the same for every base
+  seed); the others have `columns` columns.
+  """
+  noise, coeffs = seed_controls(bundle, seeds)
+  _, identities = seed_controls(bundle, identity_seeds)
+  model = bundle.face_model
+  return (pose_sweep(noise, coeffs, columns), light_sweep(model, noise, coeffs, columns),
+          expression_sweep(model, noise, coeffs, columns),
+          identity_sweep(model, noise, coeffs, identities,
+                         [f'identity of seed {s}' for s in identity_seeds]))
+
+
+_render_face = jax.jit(face_model_lib.render_face, static_argnums=3)
+
+
+def render_guidance(model: face_model_lib.FaceModel, coeffs: jax.Array, camera: jax.Array,
+                    size: int) -> np.ndarray:
+  """uint8 [N, size, size, 3]: the 3DMM renders R (face_model.render_face) of coeffs [N, D]
+  through cameras [N, 25], over GUIDANCE_BACKGROUND."""
+  chex.assert_shape(camera, (coeffs.shape[0], geometry.LABEL_SIZE))
+  render = jax.device_get(_render_face(model, coeffs, camera, size))
+  mask = render.mask[..., None]
+  return visualize.to_uint8(render.image * mask + GUIDANCE_BACKGROUND * (1.0 - mask))
+
+
+def render_sweep(bundle: GeneratorBundle, sweep: Sweep) -> SweepRenders:
+  """The sweep through the generator (render_controls) and the face model (render_guidance), both
+  at the generator's output size."""
+  s, c = sweep.coeffs.shape[:2]
+  coeffs, noise, cameras = (x.reshape(s * c, x.shape[-1])
+                            for x in (sweep.coeffs, sweep.noise, sweep.cameras))
+  generated = render_controls(bundle, coeffs, noise, cameras).images
+  size = generated.shape[1]
+  guidance = render_guidance(bundle.face_model, coeffs, cameras, size)
+  return SweepRenders(generated=generated.reshape(s, c, size, size, 3),
+                      guidance=guidance.reshape(s, c, size, size, 3))

@@ -60,3 +60,10 @@ def tiny_face_model():
   }
   return face_model.from_arrays(arrays, expression_names=('jawOpen', 'smile', 'blink', 'pout'),
                                 name='tiny sphere')
+
+
+@pytest.fixture(scope='session')
+def gan_workdir(tmp_path_factory):
+  """A gan run trained for one step at the 'test' preset (tests/cli.py), shared by the session."""
+  from tests import cli  # pylint: disable=g-import-not-at-top
+  return cli.train_tiny_gan(str(tmp_path_factory.mktemp('gan')))

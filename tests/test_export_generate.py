@@ -1,15 +1,13 @@
 """Inference from a trained generator: workdir and export loading, control overrides, the CLIs.
 
-One gan run at the 'test' preset (one step, no lazy regularisers, no summaries) is trained through
-the command line and shared by the module; the CLIs run as subprocesses only where a test is about
-the command line (their flags would clash with other modules' absl flags in this process).
+One gan run at the 'test' preset (conftest's gan_workdir) is shared by the session; the CLIs run as
+subprocesses only where a test is about the command line (their flags would clash with other
+modules' absl flags in this process).
 """
 import dataclasses
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -21,37 +19,21 @@ from faceshop_jax import control
 from faceshop_jax import data as data_lib
 from faceshop_jax import inference
 from faceshop_jax.train import checkpoints as checkpoints_lib
+from tests.cli import run_module
 from tests.control.random_space import random_control_space
 
-REPO = os.path.join(os.path.dirname(__file__), '..')
 SEEDS = [0, 1]
 
 
-def _run(module: str, *args: str) -> subprocess.CompletedProcess:
-  return subprocess.run([sys.executable, '-m', module, *args], cwd=REPO, capture_output=True,
-                        text=True, timeout=600, check=False)
+@pytest.fixture(scope='module')
+def bundle(gan_workdir):
+  return inference.load_from_workdir(gan_workdir)
 
 
 @pytest.fixture(scope='module')
-def workdir(tmp_path_factory):
-  root = tmp_path_factory.mktemp('gan')
-  result = _run('faceshop_jax.main', '--config=configs/gan.py:test', f'--workdir={root / "run"}',
-                f'--config.data.data_dir={root / "tfds"}', '--config.num_train_steps=1',
-                '--config.checkpoint_every_steps=1', '--config.summary_every_steps=0',
-                '--config.loss.r1_gamma=0', '--config.loss.density_reg=0')
-  assert result.returncode == 0, result.stderr[-3000:]
-  return str(root / 'run')
-
-
-@pytest.fixture(scope='module')
-def bundle(workdir):
-  return inference.load_from_workdir(workdir)
-
-
-@pytest.fixture(scope='module')
-def export_dir(workdir, tmp_path_factory):
+def export_dir(gan_workdir, tmp_path_factory):
   out = str(tmp_path_factory.mktemp('export') / 'generator')
-  result = _run('faceshop_jax.export', f'--workdir={workdir}', f'--out={out}')
+  result = run_module('faceshop_jax.export', f'--workdir={gan_workdir}', f'--out={out}')
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'export.json, generator' in result.stdout
   return out
@@ -139,8 +121,8 @@ def test_a_run_without_a_generator_is_refused(tmp_path):
     inference.load_from_workdir(str(tmp_path))
 
 
-def test_a_generator_unlike_its_config_is_refused(workdir, tmp_path):
-  copy = shutil.copytree(workdir, tmp_path / 'run')
+def test_a_generator_unlike_its_config_is_refused(gan_workdir, tmp_path):
+  copy = shutil.copytree(gan_workdir, tmp_path / 'run')
   config_file = copy / 'checkpoints' / '1' / 'config' / 'metadata'
   config = json.loads(config_file.read_text())
   config['model']['w_dim'] *= 2
@@ -194,8 +176,8 @@ def test_export_replaces_an_export_but_no_other_directory(bundle, tmp_path, monk
 
 
 def test_generate_cli_writes_pngs(export_dir, bundle, portraits, tmp_path):
-  result = _run('faceshop_jax.generate', f'--checkpoint={export_dir}', '--seeds=0-1',
-                f'--out={tmp_path}')
+  result = run_module('faceshop_jax.generate', f'--checkpoint={export_dir}', '--seeds=0-1',
+                      f'--out={tmp_path}')
   assert result.returncode == 0, result.stderr[-3000:]
   r = bundle.config.model.sr_resolution
   assert sorted(os.listdir(tmp_path)) == ['seed0.png', 'seed0_semantics.png', 'seed1.png',
@@ -212,6 +194,6 @@ def test_generate_cli_writes_pngs(export_dir, bundle, portraits, tmp_path):
     (['--checkpoint=b', '--light=0.5,0.3'], 'expected yaw,pitch,intensity'),
 ])
 def test_generate_cli_usage_errors(args, message, tmp_path):
-  result = _run('faceshop_jax.generate', '--seeds=0', f'--out={tmp_path}', *args)
+  result = run_module('faceshop_jax.generate', '--seeds=0', f'--out={tmp_path}', *args)
   assert result.returncode != 0
   assert message in result.stderr

@@ -2,7 +2,7 @@
 import json
 import os
 
-import cli  # tests/train/cli.py
+from tests import cli
 import jax
 import numpy as np
 import pytest

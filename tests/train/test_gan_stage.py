@@ -1,7 +1,7 @@
 """The gan stage: the command line builds its synthetic data and trains; 8 devices == 1 device."""
 import os
 
-import cli  # tests/train/cli.py
+from tests import cli
 import device_parity  # tests/train/device_parity.py
 import jax
 import numpy as np

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-import cli  # tests/train/cli.py
+from tests import cli
 import device_parity  # tests/train/device_parity.py
 import jax
 import jax.numpy as jnp

@@ -1,7 +1,7 @@
 """The vae stage end to end: the command line, export of the control space, bad configs."""
 import os
 
-import cli  # tests/train/cli.py
+from tests import cli
 import device_parity  # tests/train/device_parity.py
 import jax
 import pytest
