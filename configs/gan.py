@@ -32,6 +32,11 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
       # 'per_factor': every factor at unit energy in z (models/build.py); 'raw': coefficients as
       # they are (the ablation: the generator then barely sees β and γ).
       'control_scaling': 'per_factor',
+      # Densities per metre per unit of the decoder's softplus, and a head-sized ball added before
+      # it so that the field starts visible (nerf.sphere_density_offset); EG3D: 1 and 0.
+      'density_scale': 1.0,
+      'density_prior_radius': 0.1,
+      'density_prior_strength': 0.0,
       # κ, β, γ from a vae run's decoders (its WORKDIR; CoPo's choice), or '' for the control prior.
       'control_space': '',
       'w_dim': 512,
@@ -84,7 +89,11 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
         'channel_base': 4096, 'channel_max': 64, 'rendering_resolution': 32, 'sr_resolution': 64,
         'num_coarse': 12, 'num_fine': 12, 'chunk_rays': 512, 'sr_channels': (64, 32),
         'd_channel_base': 4096, 'd_channel_max': 64})
-    config.loss.blur_fade_steps = 300
+    # A field that starts as a visible head-sized ball (mean alpha 0.05 -> a ball opaque at its
+    # centre), and EG3D's 10 px blur scaled from 512² to 64² (at 10 px D saw a blank frame).
+    config.model.update({'density_scale': 4.0, 'density_prior_strength': 10.0})
+    config.loss.blur_init_sigma = 10.0 * 64 / 512
+    config.loss.blur_fade_steps = 200
     config.loss.ema_half_life_images = 500
 
   def test():

@@ -6,5 +6,6 @@ from faceshop_jax.models.build import control_statistics
 from faceshop_jax.models.build import control_vector
 from faceshop_jax.models.build import make_discriminator
 from faceshop_jax.models.build import make_generator
+from faceshop_jax.models.build import sampler
 from faceshop_jax.models.generator import RNG_STREAMS
 from faceshop_jax.models.generator import TriPlaneGenerator

@@ -81,7 +81,25 @@ def make_generator(config) -> generator_lib.TriPlaneGenerator:
       rendering_resolution=m.rendering_resolution, sr_resolution=m.sr_resolution,
       num_coarse=m.num_coarse, num_fine=m.num_fine, chunk_rays=m.chunk_rays,
       plane_aggregation=m.plane_aggregation, sr_variant=m.sr_variant,
-      sr_channels=tuple(m.sr_channels), fused_modconv=m.fused_modconv)
+      sr_channels=tuple(m.sr_channels), fused_modconv=m.fused_modconv,
+      density_scale=m.get('density_scale', 1.0),
+      density_prior_radius=m.get('density_prior_radius', 0.1),
+      density_prior_strength=m.get('density_prior_strength', 0.0))
+
+
+_SAMPLERS = {}  # config JSON -> jitted sampler, so each run's summaries and evaluations compile once
+
+
+def sampler(config):
+  """The jitted apply(variables, z [n, control_dim], camera [n, 25]) -> outputs of config's
+  generator, conditioned on and rendered through the camera with constant noise (summaries,
+  evaluation, inference)."""
+  key = config.to_json_best_effort()
+  if key not in _SAMPLERS:
+    generator = make_generator(config)
+    _SAMPLERS[key] = jax.jit(
+        lambda variables, z, c: generator.apply(variables, z, c, c, noise_mode='const'))
+  return _SAMPLERS[key]
 
 
 def make_discriminator(config) -> stylegan.DualDiscriminator:

@@ -44,6 +44,10 @@ class TriPlaneGenerator(nn.Module):
     sr_variant: 'eg3d' or 'copo'; sr_channels: its two blocks' widths.
     fused_modconv: the grouped-convolution form (faster on GPU) or the shared-conv form (CPU).
     ray_near, ray_far, box_half_size: the portrait camera's ray bounds and the planes' extent.
+    density_scale: the decoder's densities per metre per unit of softplus (nerf.TriplaneDecoder).
+    density_prior_radius, density_prior_strength: a ball of this radius (metres) about the head
+      centre added before the density softplus (nerf.sphere_density_offset), so the field starts
+      as a visible head-sized volume; strength 0 (EG3D) starts from near-transparent fog.
   """
   z_dim: int
   w_dim: int = 512
@@ -65,6 +69,9 @@ class TriPlaneGenerator(nn.Module):
   ray_near: float = geometry.RAY_NEAR
   ray_far: float = geometry.RAY_FAR
   box_half_size: float = geometry.BOX_HALF_SIZE
+  density_scale: float = 1.0
+  density_prior_radius: float = 0.1
+  density_prior_strength: float = 0.0
 
   def setup(self):
     self.synthesis = stylegan.SynthesisNetwork(
@@ -75,7 +82,8 @@ class TriPlaneGenerator(nn.Module):
         z_dim=self.z_dim, c_dim=geometry.LABEL_SIZE, w_dim=self.w_dim,
         num_ws=self.synthesis.num_ws, num_layers=self.mapping_layers)
     self.decoder = nerf.TriplaneDecoder(num_features=self.plane_channels,
-                                        num_classes=self.num_classes)
+                                        num_classes=self.num_classes,
+                                        density_scale=self.density_scale)
     self.superresolution = stylegan.SuperResolution(
         in_resolution=self.rendering_resolution, out_resolution=self.sr_resolution,
         variant=self.sr_variant, block_channels=tuple(self.sr_channels),
@@ -110,7 +118,12 @@ class TriPlaneGenerator(nn.Module):
       self.decoder(jnp.zeros((1, self.plane_channels)))
     decoder_fn = functools.partial(self.decoder.clone(parent=None).apply,
                                    {'params': self.decoder.variables['params']})
-    return nerf.triplane_field(planes, decoder_fn, self.box_half_size, self.plane_aggregation)
+    offset_fn = None
+    if self.density_prior_strength:
+      offset_fn = functools.partial(nerf.sphere_density_offset, radius=self.density_prior_radius,
+                                    strength=self.density_prior_strength)
+    return nerf.triplane_field(planes, decoder_fn, self.box_half_size, self.plane_aggregation,
+                               offset_fn)
 
   def density(self, ws: jax.Array, points: jax.Array, noise_mode: str = 'random') -> jax.Array:
     """Densities [B, N] at points [B, N, 3] (for EG3D's density regulariser)."""
