@@ -95,6 +95,9 @@ def load_analysis_net(directory: str, kind: str | None = None) -> AnalysisNet:
 PACKAGED = {
     # configs/analysis.py:cpu, trained here on the synthetic world at 64² (assets/README.md).
     'synthetic64': 'synthetic64',
+    # configs/analysis.py:judge: a reconstructor trained apart from synthetic64 (another seed,
+    # other people, wider, longer), for evaluation only; never a loss.
+    'judge64': 'judge64',
 }
 
 

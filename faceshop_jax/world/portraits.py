@@ -194,8 +194,19 @@ def render_portrait(key, model: model_lib.FaceModel, scene: PortraitScene, resol
   if identity_key is not None:
     coeffs = prior_lib.with_identity(model, coeffs,
                                      prior_lib.sample_controls(identity_key, model, 1)[0])
+  return render_controls(k_style, k_background, model, scene, coeffs[0], camera[0], resolution,
+                         supersample)
+
+
+def render_controls(k_style, k_background, model: model_lib.FaceModel, scene: PortraitScene,
+                    coeffs: jax.Array, camera: jax.Array, resolution: int,
+                    supersample: int = 2) -> dict[str, jax.Array]:
+  """The portrait of given controls coeffs [D] and camera [25], hair and clothes drawn from
+  k_style and the background from k_background (render_portrait's outputs): the exact render of
+  what a generator given the same controls should show (the floor of control accuracy)."""
+  camera = camera[None]
   style = sample_style(k_style)
-  parts = model.split_coeffs(coeffs[0])
+  parts = model.split_coeffs(coeffs)
   head = model_lib.shape(model, parts.identity, parts.expression)
   head_normals = model_lib.vertex_normals(head, model.triangles)
   hair = jnp.concatenate([_hair_shell(scene, head, head_normals, style), _curtain(scene, style)])
@@ -219,7 +230,7 @@ def render_portrait(key, model: model_lib.FaceModel, scene: PortraitScene, resol
       resolution, supersample, resolution, supersample, -1).sum(axis=(1, 3))
   landmarks = mesh.screen_xy[0, model.landmarks68] / supersample
   return {'image': jnp.clip(image, 0.0, 1.0), 'parsing': jnp.argmax(votes, axis=-1),
-          'landmarks': landmarks, 'camera': camera[0], 'coeffs': coeffs[0]}
+          'landmarks': landmarks, 'camera': camera[0], 'coeffs': coeffs}
 
 
 @functools.lru_cache(maxsize=4)

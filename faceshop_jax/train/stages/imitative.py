@@ -53,6 +53,19 @@ def check_config(config) -> None:
         f'({e}). Train them with `python -m faceshop_jax.main --config=configs/analysis.py:cpu '
         '--workdir=DIR` and pass DIR/analysis, or convert PyTorch checkpoints with '
         '`python -m faceshop_jax.analysis.convert` into DIR/{reconstructor,parser,identity}.') from e
+  evaluation = config.imitative.evaluation
+  if evaluation.identities:
+    if evaluation.judge == config.imitative.analysis_dir:
+      raise ValueError(f'config.imitative.evaluation.judge = {evaluation.judge!r} is also the '
+                       'analysis_dir whose nets give the losses their gradients: a net a loss uses '
+                       "cannot judge the result. Use another (e.g. 'judge64').")
+    try:
+      weights.load_role_net(evaluation.judge, 'reconstructor')
+    except (FileNotFoundError, ValueError) as e:
+      raise ValueError(
+          f'config.imitative.evaluation.judge = {evaluation.judge!r} holds no reconstructor ({e}). '
+          'Train one with `python -m faceshop_jax.main --config=configs/analysis.py:judge '
+          '--workdir=DIR` and pass DIR/analysis, or set evaluation.identities=0.') from e
 
 
 def init_constants(config) -> dict:
@@ -101,36 +114,21 @@ def train_step(config, state, batch, key, variant: gan.Regularizers | None = Non
                         generator_terms=functools.partial(imitation_terms, config, state))
 
 
-def control_accuracy(config, generator_variables, analysis_dir: str, identities: int,
-                     variations: int, seed: int = 0) -> dict[str, float]:
-  """AED/APD/AID (eval/control_accuracy.py) of a generator stage's generator (its config and
-  variables), read back by the reconstructor in `analysis_dir`."""
-  model = face_model.load(config.data.face_model)
-  recon = analysis_nets(analysis_dir)['reconstructor']
-  sampler = gan.ema_sampler(config)
-
-  def generate(coeffs, camera, key):
-    noise = jax.random.normal(key, (coeffs.shape[0], config.model.noise_dim))
-    return sampler(generator_variables, models.control_vector(config, coeffs, noise), camera)['image']
-
-  reconstruct = jax.jit(lambda images: reconstructor_lib.reconstruct_faces(recon, model, images))
-  return control_accuracy_lib.control_accuracy(generate, reconstruct, model,
-                                               jax.random.PRNGKey(seed), identities=identities,
-                                               variations=variations)
-
-
 def finish(config, workdir: str, state) -> None:
-  """Control accuracy of the EMA generator -> WORKDIR/eval.json (primary host only)."""
-  if jax.process_index() != 0:
+  """Control accuracy of the EMA generator -> WORKDIR/eval.json (primary host only; skipped when
+  config.imitative.evaluation.identities is 0)."""
+  if jax.process_index() != 0 or not config.imitative.evaluation.identities:
     return
   variables = {'params': state.ema_params['generator'], **state.constants['generator_state']}
   evaluation = config.imitative.evaluation
-  results = {'step': int(state.step), **control_accuracy(
-      config, jax.device_get(variables), config.imitative.analysis_dir, evaluation.identities,
-      evaluation.variations, evaluation.seed)}
+  report = control_accuracy_lib.generator_report(
+      config, jax.device_get(variables), evaluation.judge, evaluation.identities,
+      evaluation.variations, evaluation.seed)
   with open(os.path.join(workdir, 'eval.json'), 'w') as f:
-    json.dump(results, f, indent=2, sort_keys=True)
-  logging.info('Control accuracy: %s', results)
+    json.dump({'step': int(state.step), 'judge': evaluation.judge, **report}, f, indent=2,
+              sort_keys=True)
+  logging.info('Control accuracy at step %d (judge %s):\n%s', int(state.step), evaluation.judge,
+               control_accuracy_lib.format_report(report))
 
 
 def summaries(config, state, batch) -> dict:
@@ -139,7 +137,7 @@ def summaries(config, state, batch) -> dict:
   model = face_model.load(config.data.face_model)
   variables = {'params': state.ema_params['generator'], **state.constants['generator_state']}
   z, camera = state.constants['samples_z'], state.constants['samples_camera']
-  out = jax.device_get(gan.ema_sampler(config)(variables, z, camera))
+  out = jax.device_get(models.sampler(config)(variables, z, camera))
   coeffs = state.constants['samples_coeffs']
   size = out['image'].shape[1]
   render = jax.device_get(face_model.render_face(model, coeffs, camera, size))
