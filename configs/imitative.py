@@ -34,14 +34,11 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
 
   def cpu():
     config.imitative.analysis_dir = 'synthetic64'
-    # Imitation from the first step (the blur is scaled to 64² and fades in 200 steps, so D is not
-    # blind), L_ce once there is a face to parse; 800 steps fit the 30-minute budget here.
-    config.num_train_steps = 800
+    # gan:cpu's 800 steps (the 30-minute budget here) and checkpoints every 200, imitating from the
+    # first step (the blur is scaled to 64² and fades in 200 steps, so D is not blind), L_ce once
+    # there is a face to parse.
     config.imitative.imitative_start = 0
     config.imitative.semantic_start = 200
-    config.summary_every_steps = 200
-    config.checkpoint_every_steps = 200
-    config.keep_checkpoints = 10
     config.imitative.evaluation.update({'identities': 50, 'variations': 4})
     # The paper's λ are for its norms on 512² BFM renders; in those norms here the weighted L_lmk
     # (Σ w_i over 3,038 of landmark weight) is ~100× the others. These put L_tex first (~5 at the
