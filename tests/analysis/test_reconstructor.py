@@ -76,3 +76,19 @@ def test_packaged_in_domain_reconstructor_beats_predicting_the_mean(model):
   landmarks = batch['landmarks']
   error = np.linalg.norm(out.landmarks - landmarks, axis=-1).mean()
   assert error < 0.5 * np.linalg.norm(landmarks - landmarks.mean(0), axis=-1).mean()
+
+
+def test_packaged_judge_reads_expression_better_than_the_mean(model):
+  """judge64 on 64 held-out portraits: β, lighting and pose better than a constant answer."""
+  net = weights.load_role_net('judge64', 'reconstructor')
+  seeds = np.arange(32, dtype=np.uint32) + np.uint32(analysis._HELDOUT_SEED_OFFSET + 20_000)  # pylint: disable=protected-access
+  batch = jax.device_get(portraits.identity_group_renderer(64, 2)(seeds))
+  out = jax.jit(lambda x: reconstructor.reconstruct_faces(net, model, x))(
+      jnp.asarray(batch['image']) * 2.0 - 1.0)
+  pred, true = model.split_coeffs(out.coeffs), model.split_coeffs(batch['coeffs'])
+  for factor in ('expression', 'gamma'):
+    p, t = np.asarray(getattr(pred, factor)), np.asarray(getattr(true, factor))
+    assert np.abs(p - t).mean() < 0.95 * np.abs(t - t.mean(0)).mean(), factor
+  pose = np.stack(geometry.yaw_pitch_from_camera(out.camera), -1)
+  true_pose = np.stack(geometry.yaw_pitch_from_camera(batch['camera']), -1)
+  assert np.degrees(np.abs(pose - true_pose).mean()) < 1.5

@@ -2,8 +2,6 @@
 8 devices == 1 device; a missing analysis-net directory names the fix."""
 import json
 import os
-import subprocess
-import sys
 
 from tests import cli
 import device_parity  # tests/train/device_parity.py
@@ -87,19 +85,26 @@ def test_missing_analysis_nets_name_the_fix(config):
     imitative.check_config(config)
 
 
+def test_a_judge_that_is_also_a_loss_net_is_refused(config):
+  config.imitative.evaluation.judge = config.imitative.analysis_dir
+  with pytest.raises(ValueError, match='cannot judge'):
+    imitative.check_config(config)
+
+
 def test_stage_end_and_evaluate_command_measure_control_accuracy(cli_workdir):
   with open(os.path.join(cli_workdir, 'eval.json')) as f:
     at_end = json.load(f)
-  assert at_end['step'] == 1 and at_end['images'] == 4
-  result = subprocess.run(
-      [sys.executable, '-m', 'faceshop_jax.evaluate', f'--workdir={cli_workdir}', '--step=1',
-       '--identities=2', '--variations=2'], cwd=cli.REPO, capture_output=True, text=True, timeout=600,
-      check=False)
+  assert at_end['step'] == 1 and at_end['images'] == 4 and at_end['judge'] == 'judge64'
+  result = cli.run_module('faceshop_jax.evaluate', f'--workdir={cli_workdir}', '--step=1',
+                          '--identities=2', '--variations=2', '--fd', '--fd_images=4')
   assert result.returncode == 0, result.stderr[-3000:]
-  again = json.loads(result.stdout.strip().splitlines()[-1])
-  for key in ('AED', 'APD', 'AID'):
-    assert np.isfinite(again[key]) and again[key] == pytest.approx(at_end[key], rel=1e-4), key
-  result = subprocess.run(
-      [sys.executable, '-m', 'faceshop_jax.evaluate', f'--workdir={cli_workdir}', '--step=7'],
-      cwd=cli.REPO, capture_output=True, text=True, timeout=600, check=False)
+  assert 'normalised' in result.stdout and 'FD-VGG16' in result.stdout
+  with open(os.path.join(cli_workdir, 'evaluation_step1.json')) as f:
+    again = json.load(f)
+  for row in ('chance', 'floor', 'generated'):
+    for key in ('AED', 'APD', 'AID', 'IDS'):
+      assert np.isfinite(again[row][key]), (row, key)
+      assert again[row][key] == pytest.approx(at_end[row][key], rel=1e-4, abs=1e-6), (row, key)
+  assert np.isfinite(again['image_quality']['FD-VGG16'])
+  result = cli.run_module('faceshop_jax.evaluate', f'--workdir={cli_workdir}', '--step=7')
   assert result.returncode != 0 and 'No checkpoint at step 7' in result.stderr
