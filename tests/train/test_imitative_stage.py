@@ -1,5 +1,6 @@
 """The imitative stage: the main job's CLI end to end; every imitation term reaches the generator;
 8 devices == 1 device; a missing analysis-net directory names the fix."""
+import copy
 import json
 import os
 
@@ -86,7 +87,9 @@ def test_missing_analysis_nets_name_the_fix(config):
 
 
 def test_a_judge_that_is_also_a_loss_net_is_refused(config):
-  config.imitative.evaluation.judge = config.imitative.analysis_dir
+  config = copy.deepcopy(config)  # the module's config, whatever earlier tests changed in theirs
+  config.imitative.analysis_dir = 'synthetic64'
+  config.imitative.evaluation.judge = 'synthetic64'
   with pytest.raises(ValueError, match='cannot judge'):
     imitative.check_config(config)
 
