@@ -209,25 +209,11 @@ def train_step(config, state, batch, key, variant: Regularizers | None = None,
   return state, {'d_loss': d_total, 'g_loss': g_total, 'blur_sigma': sigma, **d_terms, **g_terms}
 
 
-_SAMPLERS = {}  # config JSON -> jitted EMA sampler, so summaries compile once per run
-
-
-def ema_sampler(config):
-  """The jitted sampler apply(variables, z, camera) of config's generator (const noise), one per
-  config."""
-  key = config.to_json_best_effort()
-  if key not in _SAMPLERS:
-    generator = models.make_generator(config)
-    _SAMPLERS[key] = jax.jit(
-        lambda variables, z, c: generator.apply(variables, z, c, c, noise_mode='const'))
-  return _SAMPLERS[key]
-
-
 def summaries(config, state, batch) -> dict:
   """Image grid of the EMA generator on fixed controls: image | raw | semantics | depth."""
   del batch
   variables = {'params': state.ema_params['generator'], **state.constants['generator_state']}
-  out = jax.device_get(ema_sampler(config)(
+  out = jax.device_get(models.sampler(config)(
       variables, state.constants['samples_z'], state.constants['samples_camera']))
   size = config.model.sr_resolution
 
