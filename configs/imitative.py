@@ -6,7 +6,8 @@
 Adam β (0, 0.99), λ_tex 10, λ_id 10, λ_lmk 10, λ_ill 1e3, λ_ce 10, 48+48 samples, 128² → 512²), reading
 portraits from config.data.name and the analysis nets (converted Deep3DFaceRecon, BiSeNet, ArcFace)
 from config.imitative.analysis_dir; 'cpu' runs on the embedded synthetic world at 64² on a 2-core CPU
-with the in-domain analysis nets shipped in the package ('synthetic64'); 'test' is for tests.
+with the in-domain analysis nets shipped in the package ('synthetic64'), and is judged at the end
+by the independently trained reconstructor 'judge64'; 'test' is for tests.
 """
 import ml_collections
 

@@ -10,7 +10,9 @@ rasterizer through the same camera into R, its mask B and landmarks; the analysi
 under config.imitative.analysis_dir) read the generated image I. CoPo's schedule: adversarial only
 until `imitative_start`, then L_tex + L_id + L_lmk + L_ill, then also L_ce from `semantic_start`.
 The weights switch inside one compiled step (no recompilation at phase changes).
-The analysis nets' variables ride, frozen, in state.constants['analysis'].
+The analysis nets' variables ride, frozen, in state.constants['analysis']. At the end the EMA
+generator's control accuracy is read by config.imitative.evaluation.judge, a reconstructor that no
+loss uses (eval/control_accuracy.generator_report) -> WORKDIR/eval.json.
 """
 import dataclasses
 import functools
