@@ -28,7 +28,6 @@ import numpy as np
 
 from faceshop_jax import face_model
 from faceshop_jax import inference
-from faceshop_jax import models
 from faceshop_jax.eval import control_accuracy
 from faceshop_jax.eval import image_quality
 from faceshop_jax.face_model import prior as prior_lib
@@ -55,14 +54,11 @@ def define_flags() -> None:
 def generated_batches(config, variables, count: int, batch_size: int, seed: int):
   """Images float32[b, R, R, 3] of `count` prior draws (controls, noise, cameras), in batches."""
   model = face_model.load(config.data.face_model)
-  sample = models.sampler(config)
+  generate = control_accuracy.generator_images(config, variables)
   for start in range(0, count, batch_size):
     key_controls, key_noise = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), start))
-    n = min(batch_size, count - start)
-    coeffs, camera = prior_lib.sample_controls(key_controls, model, n)
-    noise = jax.random.normal(key_noise, (n, config.model.noise_dim))
-    yield np.asarray(sample(variables, models.control_vector(config, coeffs, noise),
-                            camera)['image'])
+    coeffs, camera = prior_lib.sample_controls(key_controls, model, min(batch_size, count - start))
+    yield np.asarray(generate(coeffs, camera, key_noise))
 
 
 def image_quality_of(config, variables) -> dict[str, float]:

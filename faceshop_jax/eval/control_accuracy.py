@@ -150,12 +150,9 @@ def world_renderer(face_model_spec: str, size: int):
   return render
 
 
-def generator_report(config, generator_variables, judge: str, identities: int, variations: int,
-                     seed: int = 0) -> dict:
-  """control_report of a generator stage's generator (its config and variables {'params', ...}),
-  read by the reconstructor of `judge` (a directory of role nets or a packaged name)."""
-  model = face_model.load(config.data.face_model)
-  judge_net = weights.load_role_net(judge, 'reconstructor')
+def generator_images(config, generator_variables) -> GenerateFn:
+  """generate(coeffs, camera, key): a generator stage's images of those controls, ε ~ N(0, I) from
+  the key, conditioned on and rendered through the camera (models.sampler)."""
   sample = models.sampler(config)
 
   def generate(coeffs, camera, key):
@@ -163,7 +160,17 @@ def generator_report(config, generator_variables, judge: str, identities: int, v
     return sample(generator_variables, models.control_vector(config, coeffs, noise),
                   camera)['image']
 
+  return generate
+
+
+def generator_report(config, generator_variables, judge: str, identities: int, variations: int,
+                     seed: int = 0) -> dict:
+  """control_report of a generator stage's generator (its config and variables {'params', ...}),
+  read by the reconstructor of `judge` (a directory of role nets or a packaged name)."""
+  model = face_model.load(config.data.face_model)
+  judge_net = weights.load_role_net(judge, 'reconstructor')
   reconstruct = jax.jit(
       lambda images: reconstructor_lib.reconstruct_faces(judge_net, model, images))
-  return control_report(generate, world_renderer(config.data.face_model, config.model.sr_resolution),
+  return control_report(generator_images(config, generator_variables),
+                        world_renderer(config.data.face_model, config.model.sr_resolution),
                         reconstruct, model, jax.random.PRNGKey(seed), identities, variations)

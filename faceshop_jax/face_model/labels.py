@@ -13,6 +13,8 @@ portrait shows hair or neck.
 import jax.numpy as jnp
 import numpy as np
 
+from faceshop_jax.face_model import model as model_lib
+
 SKIN, L_BROW, R_BROW, L_EYE, R_EYE, NOSE, MOUTH, U_LIP, L_LIP = 1, 2, 3, 4, 5, 10, 11, 12, 13
 
 _UPPER_LIP = (48, 49, 50, 51, 52, 53, 54, 64, 63, 62, 61, 60)
@@ -20,8 +22,6 @@ _LOWER_LIP = (54, 55, 56, 57, 58, 59, 48, 60, 67, 66, 65, 64)
 _INNER_MOUTH = tuple(range(60, 68))
 
 
-# FACE_CLASSES of model.py (which imports this module): skin, brows, eyes, nose, mouth, lips.
-_FACE_CLASSES = (1, 2, 3, 4, 5, 10, 11, 12, 13)
 # The top of B above the brows, as a fraction of the brow-to-chin height: a low hairline (a full
 # forehead is ~0.4), so that fringes rarely cover B (in the synthetic world ~2% of B is hair).
 _FOREHEAD_FRACTION = 0.25
@@ -57,7 +57,7 @@ def face_region(vertices, landmarks68, vertex_labels):
   outline = jnp.concatenate([jaw, forehead])
   front = vertices[:, 2] > jnp.minimum(lmk[0, 2], lmk[16, 2])
   inside = points_in_polygon(vertices[:, :2], outline)
-  return inside & front & jnp.isin(vertex_labels, jnp.asarray(_FACE_CLASSES))
+  return inside & front & jnp.isin(vertex_labels, jnp.asarray(model_lib.FACE_CLASSES))
 
 
 def _band(polyline: np.ndarray, half_width: float) -> np.ndarray:
