@@ -14,6 +14,10 @@ def base_config() -> ml_collections.ConfigDict:
   config.checkpoint_every_steps = 1_000
   config.keep_checkpoints = 3
   config.async_checkpoints = True
+  # Start the networks this stage shares with another run from that run's checkpoint (its WORKDIR;
+  # step init_from_step, 0 = its newest); a run resumed from its own checkpoints ignores this.
+  config.init_from = ''
+  config.init_from_step = 0
   config.distributed = False  # jax.distributed.initialize() first (multi-host jobs)
   config.mesh = ml_collections.ConfigDict({
       'model': 1,  # devices per model replica; the rest is data parallelism

@@ -42,6 +42,7 @@ from faceshop_jax import geometry
 from faceshop_jax import models
 from faceshop_jax import visualize
 from faceshop_jax.face_model import prior as prior_lib
+from faceshop_jax.train import checkpoints
 
 EXPORT_FORMAT = 1
 EXPORT_FILE = 'export.json'
@@ -51,7 +52,6 @@ CONTROL_SPACE_DIR = 'control_space'
 # The --light override: one white directional light of the given intensity plus this RGB ambient
 # irradiance (inside the control prior's ambient range, 0.15 to 0.6), as SH coefficients.
 LIGHT_AMBIENT = 0.3
-_TRAIN_COMMAND = 'python -m faceshop_jax.main --config=configs/gan.py:cpu --workdir={workdir}'
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -107,21 +107,6 @@ def _abstract_variables(config, generator: models.TriPlaneGenerator) -> dict[str
   return _single_device(jax.eval_shape(lambda: generator.init(rngs, z, camera, camera)))
 
 
-def _shape_differences(expected, saved, limit: int = 5) -> list[str]:
-  """Up to `limit` leaves that are missing, unexpected or differently shaped in `saved`."""
-
-  def shapes(tree):
-    return {jax.tree_util.keystr(path): tuple(leaf.shape)
-            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
-
-  want, got = shapes(expected), shapes(saved)
-  problems = [f'{k}: missing' for k in sorted(set(want) - set(got))]
-  problems += [f'{k}: unexpected' for k in sorted(set(got) - set(want))]
-  problems += [f'{k}: saved {got[k]}, expected {want[k]}' for k in sorted(set(want) & set(got))
-               if got[k] != want[k]]
-  return problems[:limit]
-
-
 def load_from_workdir(workdir: str, step: int | None = None) -> GeneratorBundle:
   """The EMA generator of the checkpoint at `step` (default: the newest) in WORKDIR/checkpoints
   (no control space).
@@ -137,50 +122,23 @@ def load_from_workdir(workdir: str, step: int | None = None) -> GeneratorBundle:
   workdir = os.path.abspath(workdir)
   if not os.path.isdir(workdir):
     raise FileNotFoundError(f'No training run at {workdir}: the directory does not exist.')
-  directory = os.path.join(workdir, 'checkpoints')
-  no_checkpoint = FileNotFoundError(
-      f'No checkpoint in {directory}; train first with '
-      f'{_TRAIN_COMMAND.format(workdir=workdir)} (or another generator stage).')
-  if not os.path.isdir(directory):
-    raise no_checkpoint
-  manager = ocp.CheckpointManager(
-      directory, options=ocp.CheckpointManagerOptions(create=False),
-      item_handlers={'state': ocp.PyTreeCheckpointHandler(),
-                     'config': ocp.JsonCheckpointHandler()})
-  with manager:
-    steps = manager.all_steps()
-    if not steps:
-      raise no_checkpoint
-    if step is None:
-      step = max(steps)
-    elif step not in steps:
-      raise FileNotFoundError(f'No checkpoint at step {step} in {directory}; it has steps '
-                              f'{sorted(steps)}.')
-    config = ml_collections.ConfigDict(
-        manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))['config'])
-    saved = manager.item_metadata(step)['state'].tree
+
+  def generator_target(config, saved):
     if 'generator' not in saved.get('ema_params', {}) or 'generator_state' not in saved.get(
         'constants', {}):
       raise ValueError(
-          f'The checkpoint at step {step} in {directory} (stage {config.get("stage")!r}) holds no '
-          "generator (ema_params['generator'] and constants['generator_state']); load a run of a "
-          'generator stage (gan, imitative).')
-    generator = models.make_generator(config)
-    abstract = _abstract_variables(config, generator)
-    target = {'ema_params': {'generator': abstract['params']},
-              'constants': {'generator_state': {k: v for k, v in abstract.items()
-                                                if k != 'params'}}}
-    problems = _shape_differences(target, {k: {n: saved[k][n] for n in target[k]}
-                                           for k in target})
-    if problems:
-      raise ValueError(f'The generator saved at step {step} in {directory} does not match the '
-                       f'generator its config describes (config.model): {"; ".join(problems)}.')
-    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore(
-        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
-        partial_restore=True)))['state']
+          f"(stage {config.get('stage')!r}) holds no generator (ema_params['generator'] and "
+          "constants['generator_state']); load a run of a generator stage (gan, imitative, "
+          'disentangle).')
+    abstract = _abstract_variables(config, models.make_generator(config))
+    return {'ema_params': {'generator': abstract['params']},
+            'constants': {'generator_state': {k: v for k, v in abstract.items()
+                                              if k != 'params'}}}
+
+  step, config, restored = checkpoints.read_run(workdir, generator_target, step)
   variables = {'params': restored['ema_params']['generator'],
                **restored['constants']['generator_state']}
-  return GeneratorBundle(config=config, generator=generator, variables=variables,
+  return GeneratorBundle(config=config, generator=models.make_generator(config), variables=variables,
                          face_model=face_model_lib.load(config.data.face_model), step=step)
 
 
@@ -281,7 +239,7 @@ def load_export(out_dir: str) -> GeneratorBundle:
                                      _abstract_variables(config, generator))
   space = (control.load_control_space(os.path.join(out_dir, CONTROL_SPACE_DIR))
            if metadata['control_space'] else None)
-  return GeneratorBundle(config=config, generator=generator, variables=variables,
+  return GeneratorBundle(config=config, generator=models.make_generator(config), variables=variables,
                          face_model=face_model_lib.load(config.data.face_model),
                          step=metadata['step'], control_space=space)
 

@@ -45,6 +45,52 @@ def _global_batch(batch: dict[str, np.ndarray], sharding) -> dict[str, jax.Array
           for k, v in batch.items()}
 
 
+def init_from_run(config, state, shardings):
+  """state with the networks of the run config.init_from (its step config.init_from_step, or its
+  newest): the params and EMA params of every network both stages have (e.g. generator and
+  discriminator) and each such network's other collections, constants[f'{name}_state'] (the
+  generator's w_avg and constant noise). Optimiser states, the step and everything else stay fresh.
+
+  Raises:
+    FileNotFoundError: no such run or step.
+    ValueError: naming both runs, when the face models differ, no network is shared, or a shared
+      network's shapes differ.
+  """
+  source = os.path.abspath(config.init_from)
+
+  def target_fn(source_config, saved):
+    ours = config.get('data', {}).get('face_model')
+    theirs = source_config.get('data', {}).get('face_model')
+    if ours != theirs:
+      raise ValueError(f'was trained with face model {theirs!r}, but this run uses {ours!r}: its '
+                       'controls would mean different things. Start from a run of the same face '
+                       'model, or set config.data.face_model to match.')
+    shared = [n for n in state.params if n in saved.get('params', {})]
+    if not shared:
+      raise ValueError(f"(stage {source_config.get('stage')!r}) holds none of this stage's "
+                       f'networks {sorted(state.params)}; start from a run that trains them.')
+    target = {'params': {n: checkpoints_lib.abstract_like(state.params[n], shardings.params[n])
+                         for n in shared},
+              'ema_params': {n: checkpoints_lib.abstract_like(state.ema_params[n],
+                                                              shardings.ema_params[n])
+                             for n in shared if n in state.ema_params},
+              'constants': {f'{n}_state': checkpoints_lib.abstract_like(
+                  state.constants[f'{n}_state'], shardings.constants[f'{n}_state'])
+                            for n in shared if f'{n}_state' in state.constants}}
+    return {collection: part for collection, part in target.items() if part}
+
+  try:
+    step, _, restored = checkpoints_lib.read_run(source, target_fn,
+                                                 config.init_from_step or None)
+  except ValueError as e:
+    raise ValueError(f'config.init_from = {source}: {e} This run (stage {config.stage!r}, '
+                     f"face model {config.get('data', {}).get('face_model')!r}) cannot start from it.") from e
+  logging.info('Initialised %s from step %d of %s.', ', '.join(sorted(restored['params'])), step,
+               source)
+  return state.replace(**{collection: {**getattr(state, collection), **part}
+                          for collection, part in restored.items()})
+
+
 def build_state(config, stage: stage_lib.Stage, mesh):
   """The initial state, created directly in its shardings; returns (state, shardings)."""
   constants = stage.init_constants(config)
@@ -107,6 +153,8 @@ def train_and_evaluate(config, workdir: str, stage: stage_lib.Stage | None = Non
   if start is not None:
     logging.info('Resuming from the checkpoint at step %d in %s.', start, checkpoints.directory)
     state = checkpoints.restore(start, checkpoints_lib.abstract_like(state, shardings), data)
+  elif config.get('init_from'):
+    state = init_from_run(config, state, shardings)
   start = start or 0
 
   is_primary = jax.process_index() == 0

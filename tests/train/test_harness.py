@@ -141,3 +141,43 @@ def test_step_variants_are_chosen_by_step_and_compiled_once_each(tmp_path):
                               step_variant=lambda config, step: step % 3 == 0)
   state = loop.train_and_evaluate(toy_stage.config(num_train_steps=7), str(tmp_path), stage)
   assert sorted(traced) == [False, True] and int(state.step) == 7
+
+
+def test_init_from_takes_the_networks_and_leaves_the_rest_fresh(uninterrupted):
+  source_dir, source = uninterrupted
+  config = toy_stage.config(init_from=source_dir, init_from_step=15, seed=3)
+  mesh = mesh_lib.make_mesh(1)
+  fresh, shardings = loop.build_state(config, toy_stage.STAGE, mesh)
+  state = loop.init_from_run(config, fresh, shardings)
+  step_15 = loop.checkpoints_lib.read_run(
+      source_dir, lambda c, saved: {'params': {'model': fresh.params['model']}}, 15)[2]
+  for got, want in zip(_leaves(state.params), _leaves(step_15['params'])):
+    np.testing.assert_array_equal(got, want)
+  assert not np.array_equal(state.params['model']['w'], source.params['model']['w'])  # step 15
+  assert int(state.step) == 0
+  for got, want in zip(_leaves(state.opt_state), _leaves(fresh.opt_state)):
+    np.testing.assert_array_equal(got, want)
+  np.testing.assert_array_equal(state.rng, fresh.rng)
+
+
+def test_init_from_refuses_a_run_that_does_not_fit(uninterrupted, tmp_path):
+  source_dir, _ = uninterrupted
+  mesh = mesh_lib.make_mesh(1)
+
+  def init(config, stage=toy_stage.STAGE):
+    state, shardings = loop.build_state(config, stage, mesh)
+    return loop.init_from_run(config, state, shardings)
+
+  wider = dataclasses.replace(toy_stage.STAGE, init_state=lambda c, rng, constants: (
+      toy_stage.STAGE.init_state(c, rng, constants).replace(
+          params={'model': {'w': jax.numpy.zeros(5), 'b': jax.numpy.zeros(())}})))
+  with pytest.raises(ValueError, match=r"init_from = .*full.*\['model'\]\['w'\]: saved \(4,\), "
+                     r"expected \(5,\).*This run \(stage 'toy'"):
+    init(toy_stage.config(init_from=source_dir), wider)
+  other_model = toy_stage.config(init_from=source_dir, data={'face_model': '/x/bfm.npz'})
+  with pytest.raises(ValueError, match=r"face model None, but this run uses '/x/bfm.npz'"):
+    init(other_model)
+  with pytest.raises(FileNotFoundError, match=r'No checkpoint at step 7 .* steps \[10, 15, 20\]'):
+    init(toy_stage.config(init_from=source_dir, init_from_step=7))
+  with pytest.raises(FileNotFoundError, match='No checkpoint in'):
+    init(toy_stage.config(init_from=str(tmp_path)))
