@@ -1,4 +1,6 @@
-"""Losses of the generator stages: GAN objectives and stabilisers (gan.py), imitation (imitative.py)."""
+"""Losses of the generator stages: GAN objectives and stabilisers (gan.py), imitation (imitative.py),
+disentanglement (disentangle.py)."""
+from faceshop_jax.losses import disentangle
 from faceshop_jax.losses import gan
 from faceshop_jax.losses import imitative
 from faceshop_jax.losses.gan import ADVERSARIAL_KINDS
