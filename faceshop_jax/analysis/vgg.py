@@ -57,13 +57,15 @@ def conv_layers() -> tuple[tuple[str, int, int, int], ...]:
 
 
 class VGG16Features(nn.Module):
-  """torchvision VGG16 `features` up to relu5_3, on its native input.
+  """torchvision VGG16 `features` up to relu5_3 (or its first `stages` stages), on its native input.
 
   Input: images float32[B, H, W, 3], ImageNet-normalised RGB ((x - mean) / std, x in [0, 1]),
     H, W >= 16.
   Output: the taps (relu1_2, relu2_2, relu3_3, relu4_3, relu5_3), as TAP_NAMES: float32[B, H / 2^s,
-    W / 2^s, C_s] for stage s = 0..4 (floored as torch's pools), C = (64, 128, 256, 512, 512).
+    W / 2^s, C_s] for stage s = 0..4 (floored as torch's pools), C = (64, 128, 256, 512, 512); the
+    first `stages` of them when it is smaller (their params: `first_stages`).
   """
+  stages: int = len(STAGE_WIDTHS)
 
   @nn.compact
   def __call__(self, images: jnp.ndarray) -> Taps:
@@ -74,7 +76,7 @@ class VGG16Features(nn.Module):
                        f'got {images.shape[1]}x{images.shape[2]}.')
     x = images
     taps = []
-    for stage, widths in enumerate(STAGE_WIDTHS):
+    for stage, widths in enumerate(STAGE_WIDTHS[:self.stages]):
       if stage:
         x = nn.max_pool(x, (2, 2), strides=(2, 2), padding='VALID')
       for layer, width in enumerate(widths):
@@ -82,6 +84,13 @@ class VGG16Features(nn.Module):
         x = nn.relu(x)
       taps.append(x)
     return tuple(taps)
+
+
+def first_stages(variables: Any, stages: int) -> dict[str, Any]:
+  """The part of VGG16Features' variables that VGG16Features(stages=stages) uses."""
+  names = {f'conv{stage + 1}_{layer + 1}' for stage, widths in enumerate(STAGE_WIDTHS[:stages])
+           for layer in range(len(widths))}
+  return {'params': {name: value for name, value in variables['params'].items() if name in names}}
 
 
 def resize_images(images: jnp.ndarray, size: int | None) -> jnp.ndarray:

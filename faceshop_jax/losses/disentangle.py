@@ -36,6 +36,7 @@ from faceshop_jax.losses import imitative
 LIP_CLASSES = tuple(face_model_lib.CLASS_NAMES.index(name) for name in ('u_lip', 'l_lip'))
 # Eq. 21's "layers 1-2": the VGG16 taps relu1_2 and relu2_2.
 LIP_STYLE_TAPS = vgg.TAP_NAMES[:2]
+LIP_STYLE_VGG = vgg.VGG16Features(stages=len(LIP_STYLE_TAPS))
 
 
 def resize_mask(mask: jnp.ndarray, size: tuple[int, int]) -> jnp.ndarray:
@@ -184,12 +185,13 @@ def lip_style_loss(vgg_module: nn.Module, vgg_variables: Any, image_edit: jnp.nd
   """L_lip (Eq. 21): the lip-region style (feature mean and variance) of I^β against I's.
 
   For each tap relu1_2, relu2_2: ‖μ' − μ‖₂ + ‖ν' − ν‖₂ over channels, batch mean; summed over the
-  two taps. The lip masks are resized to each tap's resolution. VGG16 runs whole, but only two taps
-  are used: under jit XLA prunes stages 3 to 5 (tested).
+  two taps. The lip masks are resized to each tap's resolution. Only the first two taps are used:
+  pass VGG16Features(stages=2) and vgg.first_stages(variables, 2) to run (and carry) no more, or
+  the whole net, whose deeper stages XLA prunes under jit (tested).
 
   Args:
-    vgg_module: `vgg.VGG16Features` (e.g. vgg.build({})).
-    vgg_variables: its {'params'}, e.g. lpips.load_vgg16().
+    vgg_module: `vgg.VGG16Features`, e.g. LIP_STYLE_VGG.
+    vgg_variables: its {'params'}, e.g. vgg.first_stages(lpips.load_vgg16(), 2).
     image_edit: float32[B, H, W, 3] I^β on [-1, 1].
     lip_edit: float32[B, h, w] S^β_lip, any resolution.
     image: float32[B, H, W, 3] I.

@@ -198,3 +198,13 @@ def test_lip_style_loss_does_not_compute_the_deep_vgg_stages(lip_case):
   convolutions = [line for line in compiled.splitlines() if 'convolution(' in line]
   assert convolutions
   assert not any(re.search(r'f32\[\d+,\d+,\d+,(256|512)\]', line) for line in convolutions)
+
+
+def test_the_two_stage_vgg_gives_the_whole_nets_lip_style(lip_case):
+  variables, image, lip = lip_case
+  recoloured = image.at[:, 8:14, 8:14].set(jnp.clip(image[:, 8:14, 8:14] + 0.5, -1, 1))
+  loss = jax.jit(disentangle.lip_style_loss, static_argnums=0)
+  small = vgg.first_stages(variables, 2)
+  assert set(small['params']) == {'conv1_1', 'conv1_2', 'conv2_1', 'conv2_2'}
+  np.testing.assert_allclose(loss(disentangle.LIP_STYLE_VGG, small, recoloured, lip, image, lip),
+                             loss(VGG, variables, recoloured, lip, image, lip), rtol=1e-5)
