@@ -7,7 +7,12 @@ import os
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 _flags = os.environ.get("XLA_FLAGS", "")
 if "xla_force_host_platform_device_count" not in _flags:
-  os.environ["XLA_FLAGS"] = (_flags + " --xla_force_host_platform_device_count=8").strip()
+  # The 8 fake devices share 2 cores: a large sharded step (the disentangle stage's with R1) keeps
+  # some device threads from a collective for longer than XLA:CPU's 40 s default, after which it
+  # aborts the process; the timeouts are raised so that slow is not mistaken for stuck.
+  os.environ["XLA_FLAGS"] = (_flags + " --xla_force_host_platform_device_count=8"
+                             " --xla_cpu_collective_call_terminate_timeout_seconds=900"
+                             " --xla_cpu_collective_timeout_seconds=900").strip()
 os.environ.setdefault(
     "JAX_COMPILATION_CACHE_DIR",
     os.path.join(os.path.expanduser("~"), ".cache", "faceshop_jax", "jax_cache"))

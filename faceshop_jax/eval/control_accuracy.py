@@ -52,9 +52,19 @@ def evaluation_controls(key, model: face_model.FaceModel, identities: int, varia
   return prior_lib.with_identity(model, coeffs, jnp.repeat(people, variations, axis=0)), camera
 
 
-def _identity(model: face_model.FaceModel, coeffs) -> np.ndarray:
+def identity_vector(model: face_model.FaceModel, coeffs) -> np.ndarray:
+  """κ = (α, δ) [n, n_id + n_tex] of coefficients [n, D]."""
   parts = model.split_coeffs(coeffs)
   return np.concatenate([np.asarray(parts.identity), np.asarray(parts.texture)], axis=-1)
+
+
+def standardised_cosine(kappa: np.ndarray, kappa_hat: np.ndarray, identity_mean: np.ndarray,
+                        identity_std: np.ndarray) -> np.ndarray:
+  """Cosines [n] of κ and κ̂ [n, K], each standardised by identity_mean, identity_std [K] first."""
+  kappa = (kappa - identity_mean) / identity_std
+  kappa_hat = (kappa_hat - identity_mean) / identity_std
+  return np.sum(kappa * kappa_hat, -1) / np.maximum(
+      np.linalg.norm(kappa, axis=-1) * np.linalg.norm(kappa_hat, axis=-1), 1e-8)
 
 
 def control_distances(model: face_model.FaceModel, coeffs, camera,
@@ -65,10 +75,9 @@ def control_distances(model: face_model.FaceModel, coeffs, camera,
   true, pred = model.split_coeffs(coeffs), model.split_coeffs(reconstruction.coeffs)
   pose = jnp.stack(geometry.yaw_pitch_from_camera(camera), -1)
   pose_hat = jnp.stack(geometry.yaw_pitch_from_camera(reconstruction.camera), -1)
-  kappa = (_identity(model, coeffs) - identity_mean) / identity_std
-  kappa_hat = (_identity(model, reconstruction.coeffs) - identity_mean) / identity_std
-  cosine = np.sum(kappa * kappa_hat, -1) / np.maximum(
-      np.linalg.norm(kappa, axis=-1) * np.linalg.norm(kappa_hat, axis=-1), 1e-8)
+  cosine = standardised_cosine(identity_vector(model, coeffs),
+                               identity_vector(model, reconstruction.coeffs), identity_mean,
+                               identity_std)
   return {'AED': np.asarray(jnp.linalg.norm(true.expression - pred.expression, axis=-1)),
           'APD': np.asarray(jnp.linalg.norm(pose - pose_hat, axis=-1)),
           'AID': np.asarray(jnp.linalg.norm(true.gamma - pred.gamma, axis=-1)),
@@ -102,7 +111,7 @@ def control_report(generate: GenerateFn, exact_render: GenerateFn, reconstruct: 
   """
   key_controls, key_generate = jax.random.split(key)
   coeffs, camera = evaluation_controls(key_controls, model, identities, variations)
-  kappa = _identity(model, coeffs)
+  kappa = identity_vector(model, coeffs)
   kappa_mean, kappa_std = kappa.mean(0), np.maximum(kappa.std(0), 1e-6)
   n = coeffs.shape[0]
   per_image = {row: {k: [] for k in METRICS} for row in ('floor', 'generated')}
@@ -125,11 +134,12 @@ def control_report(generate: GenerateFn, exact_render: GenerateFn, reconstruct: 
   return {k: report[k] for k in ROWS + ('images',)}
 
 
-def format_report(report: dict) -> str:
-  """The report as a plain-text table: one row per ROWS entry, one column per metric."""
-  lines = [f'{"":12s}' + ''.join(f'{m:>10s}' for m in METRICS)]
-  for row in ROWS:
-    lines.append(f'{row:12s}' + ''.join(f'{report[row][m]:10.3f}' for m in METRICS))
+def format_report(report: dict, rows=ROWS, metrics=METRICS) -> str:
+  """The report as a plain-text table: one line per row, one column per metric."""
+  width = max(10, max(len(m) for m in metrics) + 2)
+  lines = [f'{"":12s}' + ''.join(f'{m:>{width}s}' for m in metrics)]
+  for row in rows:
+    lines.append(f'{row:12s}' + ''.join(f'{report[row][m]:{width}.3f}' for m in metrics))
   return '\n'.join(lines)
 
 
@@ -163,14 +173,19 @@ def generator_images(config, generator_variables) -> GenerateFn:
   return generate
 
 
+def judge_reconstructor(judge: str, model: face_model.FaceModel) -> ReconstructFn:
+  """The jitted reconstruct of `judge`'s reconstructor (a directory of role nets or a packaged
+  name) for `model`."""
+  judge_net = weights.load_role_net(judge, 'reconstructor')
+  return jax.jit(lambda images: reconstructor_lib.reconstruct_faces(judge_net, model, images))
+
+
 def generator_report(config, generator_variables, judge: str, identities: int, variations: int,
                      seed: int = 0) -> dict:
   """control_report of a generator stage's generator (its config and variables {'params', ...}),
   read by the reconstructor of `judge` (a directory of role nets or a packaged name)."""
   model = face_model.load(config.data.face_model)
-  judge_net = weights.load_role_net(judge, 'reconstructor')
-  reconstruct = jax.jit(
-      lambda images: reconstructor_lib.reconstruct_faces(judge_net, model, images))
   return control_report(generator_images(config, generator_variables),
                         world_renderer(config.data.face_model, config.model.sr_resolution),
-                        reconstruct, model, jax.random.PRNGKey(seed), identities, variations)
+                        judge_reconstructor(judge, model), model, jax.random.PRNGKey(seed),
+                        identities, variations)

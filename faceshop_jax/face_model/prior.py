@@ -157,12 +157,26 @@ def sample_camera(key, n: int, config: PriorConfig = PriorConfig()):
   return yaw, pitch, geometry.camera_from_yaw_pitch(yaw, pitch)
 
 
+# The coefficient fields (model.Coefficients) of each control factor the generator is given.
+FACTOR_FIELDS = {'identity': ('identity', 'texture'), 'expression': ('expression',),
+                 'illumination': ('gamma',)}
+
+
+def with_factor(model: model_lib.FaceModel, coeffs: jnp.ndarray, donor: jnp.ndarray,
+                factor: str) -> jnp.ndarray:
+  """coeffs [..., D] with one FACTOR_FIELDS factor (identity κ = (α, δ), expression β or
+  illumination γ) taken from donor [..., D] (broadcast)."""
+  if factor not in FACTOR_FIELDS:
+    raise ValueError(f'Unknown factor {factor!r}; factors are {sorted(FACTOR_FIELDS)}.')
+  parts, donor_parts = model.split_coeffs(coeffs), model.split_coeffs(donor)
+  return model.merge_coeffs(parts._replace(
+      **{field: getattr(donor_parts, field) for field in FACTOR_FIELDS[factor]}))
+
+
 def with_identity(model: model_lib.FaceModel, coeffs: jnp.ndarray,
                   person: jnp.ndarray) -> jnp.ndarray:
   """coeffs [..., D] with the identity κ = (shape α, albedo δ) of person [..., D] (broadcast)."""
-  identity = model.split_coeffs(person)
-  return model.merge_coeffs(model.split_coeffs(coeffs)._replace(identity=identity.identity,
-                                                                 texture=identity.texture))
+  return with_factor(model, coeffs, person, 'identity')
 
 
 def sample_controls(key, model: model_lib.FaceModel, n: int, config: PriorConfig = PriorConfig()):

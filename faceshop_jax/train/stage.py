@@ -26,6 +26,7 @@ from typing import Any, Callable
 # Stage name -> module defining STAGE; imported lazily so a stage's dependencies load only for it.
 _REGISTRY = {
     'analysis': 'faceshop_jax.train.stages.analysis',
+    'disentangle': 'faceshop_jax.train.stages.disentangle',
     'gan': 'faceshop_jax.train.stages.gan',
     'imitative': 'faceshop_jax.train.stages.imitative',
     'vae': 'faceshop_jax.train.stages.vae',

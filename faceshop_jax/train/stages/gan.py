@@ -36,19 +36,30 @@ def _control_space(directory: str, face_model_spec: str) -> control.ControlSpace
   return control.find_control_space(directory, face_model.load(face_model_spec))
 
 
-def sample_controls(config, key, n: int) -> tuple[jax.Array, jax.Array]:
-  """Coefficients [n, D] (canonical pose) and their control vectors z [n, control_dim] with
-  ε ~ N(0, I). κ, β, γ come from the trained control space's decoders when
+class Controls(NamedTuple):
+  """What conditions a generated batch: coefficients [n, D] (κ, β, γ; canonical pose), the noise
+  ε [n, noise_dim] and their control vectors z [n, control_dim] (models.control_vector)."""
+  coeffs: jax.Array
+  noise: jax.Array
+  z: jax.Array
+
+
+def sample_coefficients(config, key, n: int) -> jax.Array:
+  """Coefficients [n, D] (canonical pose): κ, β, γ from the trained control space's decoders when
   config.model.control_space names a vae run (as CoPo samples them), else from the control prior."""
   model = face_model.load(config.data.face_model)
-  key_noise, key_controls = jax.random.split(key)
   if config.model.get('control_space'):
     space = _control_space(config.model.control_space, config.data.face_model)
-    coeffs = control.merge_into_coeffs(model, control.sample_controls(space, key_controls, n))
-  else:
-    coeffs, _ = prior_lib.sample_controls(key_controls, model, n)
-  return coeffs, models.control_vector(
-      config, coeffs, jax.random.normal(key_noise, (n, config.model.noise_dim)))
+    return control.merge_into_coeffs(model, control.sample_controls(space, key, n))
+  return prior_lib.sample_controls(key, model, n)[0]
+
+
+def sample_controls(config, key, n: int) -> Controls:
+  """n draws of the controls: sample_coefficients and ε ~ N(0, I)."""
+  key_noise, key_controls = jax.random.split(key)
+  coeffs = sample_coefficients(config, key_controls, n)
+  noise = jax.random.normal(key_noise, (n, config.model.noise_dim))
+  return Controls(coeffs, noise, models.control_vector(config, coeffs, noise))
 
 
 def check_config(config) -> None:
@@ -92,7 +103,7 @@ def init_state(config, rng, constants) -> state_lib.TrainState:
   g_vars = generator.init({'params': key_g, **_rngs(key_z)}, z, camera, camera)
   r, raw = config.model.sr_resolution, config.model.rendering_resolution
   d_vars = discriminator.init(key_d, jnp.zeros((1, r, r, 3)), jnp.zeros((1, raw, raw, 3)), camera)
-  samples_coeffs, samples_z = sample_controls(config, jax.random.PRNGKey(1), SAMPLE_COUNT)
+  samples = sample_controls(config, jax.random.PRNGKey(1), SAMPLE_COUNT)
   opt = config.optimizer
   with jax.ensure_compile_time_eval():  # static hyperparameters, even while init is traced
     # Lazy R1 makes D's effective step count larger: StyleGAN2's Adam correction.
@@ -107,7 +118,7 @@ def init_state(config, rng, constants) -> state_lib.TrainState:
       rng=key_state,
       constants={**constants,
                  'generator_state': {k: v for k, v in g_vars.items() if k != 'params'},
-                 'samples_z': samples_z, 'samples_coeffs': samples_coeffs,
+                 'samples_z': samples.z, 'samples_coeffs': samples.coeffs,
                  'samples_camera': geometry.camera_from_yaw_pitch(
                      jnp.linspace(-0.5, 0.5, SAMPLE_COUNT), jnp.zeros(SAMPLE_COUNT))},
       ema_names=('generator',), ema_decay=ema_decay)
@@ -137,22 +148,27 @@ def step_variant(config, step: int) -> Regularizers:
 
 def train_step(config, state, batch, key, variant: Regularizers | None = None,
                generator_terms=None):
-  """One D and one G step; `generator_terms(out, coeffs, camera, key) -> (loss, metrics)` adds
-  a stage's own generator losses (e.g. imitation) on the generated batch `out`."""
+  """One D and one G step.
+
+  `generator_terms(out, controls, camera, key, render) -> (loss, metrics)` adds a stage's own
+  generator losses (imitation, disentanglement) on the generated batch `out` of `controls`
+  (Controls) through `camera`; render(z) -> out generates other control vectors [B, control_dim]
+  with the same parameters, cameras, noise and ray samples (contrastive pairs).
+  """
   generator, discriminator = models.make_generator(config), models.make_discriminator(config)
   g_state = state.constants['generator_state']
   keys = jax.random.split(key, 7)
   real, real_raw = _real_images(config, batch)
   camera = batch['camera']
   batch_size = camera.shape[0]
-  coeffs, z = sample_controls(config, keys[0], batch_size)
+  controls = sample_controls(config, keys[0], batch_size)
   c_cond = losses.swap_conditioning(keys[1], camera, config.loss.gpc_prob)
   sigma = losses.blur_sigma(state.step, config.loss.blur_fade_steps, config.loss.blur_init_sigma)
 
   def discriminate(d_params, image, image_raw):
     return discriminator.apply({'params': d_params}, image, image_raw, camera, sigma)
 
-  def generate(g_params, update_w_avg: bool):
+  def generate(g_params, update_w_avg: bool, z=controls.z):
     return generator.apply({'params': g_params, **g_state}, z, c_cond, camera,
                            update_w_avg=update_w_avg, mutable=['stats'], rngs=_rngs(keys[2]))
 
@@ -197,7 +213,8 @@ def train_step(config, state, batch, key, variant: Regularizers | None = None,
     total, terms = adversarial + weight * density_reg, {'g_adversarial': adversarial,
                                                         'density_reg': density_reg}
     if generator_terms is not None:
-      extra, extra_terms = generator_terms(out, coeffs, camera, keys[6])
+      extra, extra_terms = generator_terms(out, controls, camera, keys[6],
+                                           lambda z: generate(g_params, False, z)[0])
       total, terms = total + extra, {**terms, **extra_terms}
     return total, (terms, new_state)
 

@@ -75,24 +75,35 @@ def init_constants(config) -> dict:
   return {'analysis': {role: net.variables for role, net in nets.items()}}
 
 
-def imitation_terms(config, state, out, coeffs, camera, key):
-  """Weighted imitation losses of generated outputs `out` (TriPlaneGenerator's dict) and metrics."""
-  del key
+def identity_embeddings(config, state, images: jax.Array) -> jax.Array:
+  """Unit identity embeddings [B, F] of images [B, H, W, 3] by the stage's identity net."""
+  net = analysis_nets(config.imitative.analysis_dir)['identity']
+  return iresnet.embed(net.module, state.constants['analysis']['identity'], images)
+
+
+def reconstruct(config, state, images: jax.Array) -> reconstructor_lib.Reconstruction:
+  """The stage's reconstructor's reading (coefficients, camera, landmarks) of images."""
+  net = dataclasses.replace(analysis_nets(config.imitative.analysis_dir)['reconstructor'],
+                            variables=state.constants['analysis']['reconstructor'])
+  return reconstructor_lib.reconstruct_faces(net, face_model.load(config.data.face_model), images)
+
+
+def imitation_terms(config, state, out, controls, camera, key, render=None):
+  """Weighted imitation losses of generated outputs `out` (TriPlaneGenerator's dict) of controls
+  (gan.Controls) and their metrics (gan.train_step's generator_terms)."""
+  del key, render
+  coeffs = controls.coeffs
   model = face_model.load(config.data.face_model)
-  nets = analysis_nets(config.imitative.analysis_dir)
-  variables = state.constants['analysis']
   image = out['image']
   size = image.shape[1]
   render = face_model.render_face(model, coeffs, camera, size)
   rendered = render.image * 2.0 - 1.0
   target = imitative_losses.guidance_target(rendered, render.face_mask, image)
-  identity_net, parser_net = nets['identity'], nets['parser']
-  embeddings = iresnet.embed(identity_net.module, variables['identity'],
-                             jnp.concatenate([image, target]))
-  generated_embedding, target_embedding = jnp.split(embeddings, 2)
-  recon_net = dataclasses.replace(nets['reconstructor'], variables=variables['reconstructor'])
-  reconstruction = reconstructor_lib.reconstruct_faces(recon_net, model, image)
-  parsed = jax.nn.softmax(bisenet.parse(parser_net.module, variables['parser'],
+  generated_embedding, target_embedding = jnp.split(
+      identity_embeddings(config, state, jnp.concatenate([image, target])), 2)
+  reconstruction = reconstruct(config, state, image)
+  parser_net = analysis_nets(config.imitative.analysis_dir)['parser']
+  parsed = jax.nn.softmax(bisenet.parse(parser_net.module, state.constants['analysis']['parser'],
                                         jax.lax.stop_gradient(image)), axis=-1)
   values = {
       'texture': imitative_losses.texture_loss(image, target, render.face_mask),
