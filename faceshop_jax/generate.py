@@ -2,13 +2,13 @@ r"""Renders portraits from a trained generator: one image and one semantic map p
 
   python -m faceshop_jax.generate --checkpoint=/tmp/gan_export --seeds=0-7 --out=/tmp/portraits \
       [--yaw=0.3] [--pitch=0.0] [--expression=jawOpen=0.8,mouthSmileLeft=0.5] \
-      [--light=0.5,0.3,0.8] [--truncation=0.7]
+      [--light=0.5,0.3,0.8] [--truncation=0.7] [--noblend]
 
 The generator comes from exactly one of --workdir (a training run's newest checkpoint) or
 --checkpoint (a directory written by python -m faceshop_jax.export). Writes OUT/seed<k>.png and
 OUT/seed<k>_semantics.png (class colours, upsampled to the image size) for every seed k.
 --expression sets named expression units in [0, 1] (all others 0) instead of the sampled
-expression; --light replaces the sampled illumination by one white light at (yaw, pitch) radians
+expression, volume-blended into the seed's own portrait unless --noblend; --light replaces the sampled illumination by one white light at (yaw, pitch) radians
 with the given intensity (inference.light_gamma).
 """
 import os
@@ -69,6 +69,9 @@ _EXPRESSION = flags.DEFINE(_Parser(parse_expression, 'name=value,...'), 'express
 _LIGHT = flags.DEFINE(_Parser(parse_light, 'yaw,pitch,intensity'), 'light', None,
                       'One white light: yaw,pitch (radians),intensity, e.g. 0.5,0.3,0.8.')
 _TRUNCATION = flags.DEFINE_float('truncation', 1.0, 'Truncation psi (1 = none).')
+_BLEND = flags.DEFINE_bool('blend', True, 'Render an --expression as a volume-blended edit of '
+                           "each seed's own portrait (hair, clothes, background kept; paper §4.4); "
+                           '--noblend renders the new controls whole.')
 _OUT = flags.DEFINE_string('out', None, 'Directory for the PNGs (created if missing).')
 flags.mark_flags_as_required(['seeds', 'out'])
 flags.mark_flags_as_mutual_exclusive(['workdir', 'checkpoint'], required=True)
@@ -88,7 +91,8 @@ def main(argv):
     bundle = (inference.load_from_workdir(_WORKDIR.value) if _WORKDIR.value
               else inference.load_export(_CHECKPOINT.value))
     portraits = inference.generate(bundle, _SEEDS.value, _YAW.value, _PITCH.value,
-                                   _EXPRESSION.value, _LIGHT.value, _TRUNCATION.value)
+                                   _EXPRESSION.value, _LIGHT.value, _TRUNCATION.value,
+                                   blend=_BLEND.value)
   except (FileNotFoundError, ValueError) as e:
     sys.exit(f'generate: {e}')
   os.makedirs(_OUT.value, exist_ok=True)

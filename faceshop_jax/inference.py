@@ -362,9 +362,14 @@ def control_vectors(bundle: GeneratorBundle, seeds, expression: dict[str, float]
 
 
 @functools.partial(jax.jit, static_argnames=('generator', 'truncation_psi'))
-def _render(generator: models.TriPlaneGenerator, variables, z, camera, truncation_psi: float):
-  out = generator.apply(variables, z, camera, camera, truncation_psi=truncation_psi,
-                        noise_mode='const')
+def _render(generator: models.TriPlaneGenerator, variables, z, camera, truncation_psi: float,
+            z_original=None):
+  if z_original is None:
+    out = generator.apply(variables, z, camera, camera, truncation_psi=truncation_psi,
+                          noise_mode='const')
+  else:
+    out = generator.apply(variables, z, z_original, camera, camera, truncation_psi=truncation_psi,
+                          noise_mode='const', method=generator.edit)
   return out['image'], out['semantics'], out['depth']
 
 
@@ -380,30 +385,36 @@ def check_view(yaw: float, pitch: float) -> None:
 def generate(bundle: GeneratorBundle, seeds, yaw: float = 0.0, pitch: float = 0.0,
              expression: dict[str, float] | None = None,
              light: tuple[float, float, float] | None = None,
-             truncation_psi: float = 1.0) -> Portraits:
+             truncation_psi: float = 1.0, blend: bool = True) -> Portraits:
   """Portraits of the seeds through one camera at (yaw, pitch) radians.
 
   The EMA generator is run with constant noise and deterministic ray samples, conditioned on and
   rendered through the same camera; seeds, expression and light as in control_vectors.
-  `truncation_psi` < 1 pulls w toward the tracked average w (compiled once per value).
+  `truncation_psi` < 1 pulls w toward the tracked average w (compiled once per value). An
+  expression is an edit of each seed's own portrait: with `blend` it is volume-blended into it
+  (paper §4.4), so hair, clothes and background stay the seed's.
 
   Raises:
     ValueError: a view outside the trained range (check_view), or a bad override.
   """
   check_view(yaw, pitch)
   noise, coeffs = seed_controls(bundle, seeds, expression, light)
+  originals = None
+  if expression is not None and blend:
+    originals = seed_controls(bundle, seeds, None, light)[1]
   n = coeffs.shape[0]
   camera = geometry.camera_from_yaw_pitch(jnp.full(n, yaw), jnp.full(n, pitch))
-  return render_controls(bundle, coeffs, noise, camera, truncation_psi)
+  return render_controls(bundle, coeffs, noise, camera, truncation_psi, blend_from=originals)
 
 
 def render_controls(bundle: GeneratorBundle, coeffs: jax.Array, noise: jax.Array,
-                    camera: jax.Array, truncation_psi: float = 1.0) -> Portraits:
+                    camera: jax.Array, truncation_psi: float = 1.0,
+                    blend_from: jax.Array | None = None) -> Portraits:
   """Portraits of explicit controls, each conditioned on and rendered through its own camera.
 
   The EMA generator runs with constant noise and deterministic ray samples on
   z = models.control_vector(config, coeffs, noise); one compilation per batch size and
-  truncation_psi.
+  truncation_psi (and per blend or not).
 
   Args:
     bundle: the generator.
@@ -411,14 +422,21 @@ def render_controls(bundle: GeneratorBundle, coeffs: jax.Array, noise: jax.Array
     noise: [N, noise_dim] ε.
     camera: [N, 25] camera labels.
     truncation_psi: < 1 pulls w toward the tracked average w.
+    blend_from: [N, D] coefficients of the portraits coeffs edit, or None: the edits are then
+      volume-blended into them (TriPlaneGenerator.edit: coeffs' field on the face, theirs off it).
   """
   n = coeffs.shape[0]
   chex.assert_shape(coeffs, (n, bundle.face_model.n_coeffs))
   chex.assert_shape(noise, (n, bundle.config.model.noise_dim))
   chex.assert_shape(camera, (n, geometry.LABEL_SIZE))
   z = models.control_vector(bundle.config, coeffs, noise)
+  z_original = None
+  if blend_from is not None:
+    chex.assert_equal_shape([blend_from, coeffs])
+    z_original = models.control_vector(bundle.config, blend_from, noise)
   image, semantics, depth = jax.device_get(
-      _render(bundle.generator, bundle.variables, z, camera, truncation_psi=float(truncation_psi)))
+      _render(bundle.generator, bundle.variables, z, camera, truncation_psi=float(truncation_psi),
+              z_original=z_original))
   return Portraits(images=visualize.to_uint8(image, -1, 1),
                    labels=np.argmax(semantics, axis=-1).astype(np.int32),
                    depth=np.asarray(depth, np.float32))
@@ -557,13 +575,20 @@ def render_guidance(model: face_model_lib.FaceModel, coeffs: jax.Array, camera: 
   return visualize.to_uint8(render.image * mask + GUIDANCE_BACKGROUND * (1.0 - mask))
 
 
-def render_sweep(bundle: GeneratorBundle, sweep: Sweep) -> SweepRenders:
+def render_sweep(bundle: GeneratorBundle, sweep: Sweep, blend: bool = True) -> SweepRenders:
   """The sweep through the generator (render_controls) and the face model (render_guidance), both
-  at the generator's output size."""
+  at the generator's output size. With `blend`, the expression sweep's columns are edits of its
+  first (neutral) column, volume-blended into it (paper §4.4)."""
   s, c = sweep.coeffs.shape[:2]
-  coeffs, noise, cameras = (x.reshape(s * c, x.shape[-1])
-                            for x in (sweep.coeffs, sweep.noise, sweep.cameras))
-  generated = render_controls(bundle, coeffs, noise, cameras).images
+
+  def flat(x):
+    return x.reshape(s * c, x.shape[-1])
+
+  coeffs, noise, cameras = flat(sweep.coeffs), flat(sweep.noise), flat(sweep.cameras)
+  originals = None
+  if blend and sweep.name == 'expression':
+    originals = flat(jnp.broadcast_to(sweep.coeffs[:, :1], sweep.coeffs.shape))
+  generated = render_controls(bundle, coeffs, noise, cameras, blend_from=originals).images
   size = generated.shape[1]
   guidance = render_guidance(bundle.face_model, coeffs, cameras, size)
   return SweepRenders(generated=generated.reshape(s, c, size, size, 3),

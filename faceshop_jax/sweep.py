@@ -8,7 +8,8 @@ one at --step) or --export (a directory written by python -m faceshop_jax.export
 
   OUT/sweep_pose.png        camera yaw from -0.6 to 0.6 radians
   OUT/sweep_light.png       one directional light turning from the subject's right to their left
-  OUT/sweep_expression.png  jawOpen 0 → 1, then a smile (mouthSmileLeft + mouthSmileRight) 0 → 1
+  OUT/sweep_expression.png  jawOpen 0 → 1, then a smile (mouthSmileLeft + mouthSmileRight) 0 → 1,
+                            volume-blended into the neutral column (--noblend: not)
   OUT/sweep_identity.png    the identity κ of each --identity_seeds seed; ε, β, γ, camera fixed
 
 (inference.control_sweeps). In each picture every base seed has two rows: the generated images,
@@ -36,6 +37,8 @@ def define_flags() -> None:
   flags.DEFINE_string('identity_seeds', '100-106', 'Seeds whose identities κ are the columns of '
                       'sweep_identity.png.')
   flags.DEFINE_string('out', None, 'Directory for the PNGs (created if missing).')
+  flags.DEFINE_bool('blend', True, 'Render the expression sweep as volume-blended edits of its '
+                    'neutral column (paper §4.4); --noblend renders each column whole.')
   flags.mark_flags_as_required(['out'])
   flags.mark_flags_as_mutual_exclusive(['workdir', 'export'], required=True)
 
@@ -46,14 +49,14 @@ def sweep_picture(renders: inference.SweepRenders) -> np.ndarray:
   return visualize.image_grid(rows.reshape(-1, *rows.shape[2:]))
 
 
-def write_sweeps(bundle: inference.GeneratorBundle, seeds, identity_seeds,
-                 out_dir: str) -> list[tuple[str, inference.Sweep]]:
+def write_sweeps(bundle: inference.GeneratorBundle, seeds, identity_seeds, out_dir: str,
+                 blend: bool = True) -> list[tuple[str, inference.Sweep]]:
   """Renders and writes OUT_DIR/sweep_<factor>.png for each sweep; returns (path, sweep) pairs."""
   os.makedirs(out_dir, exist_ok=True)
   written = []
   for sweep in inference.control_sweeps(bundle, seeds, identity_seeds):
     path = os.path.join(out_dir, f'sweep_{sweep.name}.png')
-    visualize.save_png(path, sweep_picture(inference.render_sweep(bundle, sweep)))
+    visualize.save_png(path, sweep_picture(inference.render_sweep(bundle, sweep, blend)))
     written.append((path, sweep))
   return written
 
@@ -79,7 +82,7 @@ def main(argv):
   try:
     seeds, identity_seeds = _seeds_flag('seeds'), _seeds_flag('identity_seeds')
     bundle = _load_bundle()
-    written = write_sweeps(bundle, seeds, identity_seeds, FLAGS.out)
+    written = write_sweeps(bundle, seeds, identity_seeds, FLAGS.out, FLAGS.blend)
   except (FileNotFoundError, ValueError) as e:
     sys.exit(f'sweep: {e}')
   for path, sweep in written:

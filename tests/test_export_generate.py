@@ -17,6 +17,7 @@ import pytest
 
 from faceshop_jax import control
 from faceshop_jax import data as data_lib
+from faceshop_jax import geometry
 from faceshop_jax import inference
 from faceshop_jax.train import checkpoints as checkpoints_lib
 from tests.cli import run_module
@@ -82,8 +83,17 @@ def test_expression_and_light_overrides(bundle, portraits):
   np.testing.assert_array_equal(new.texture, parts.texture)
   noise_dim = bundle.config.model.noise_dim
   np.testing.assert_array_equal(z_new[:, :noise_dim], z[:, :noise_dim])
-  changed = inference.generate(bundle, SEEDS, expression=expression)
+  changed = inference.generate(bundle, SEEDS, expression=expression, blend=False)
   assert np.any(changed.images != portraits.images)
+  blended = inference.generate(bundle, SEEDS, expression=expression)
+  assert np.any(blended.images != changed.images) and np.any(blended.images != portraits.images)
+
+
+def test_blending_a_portrait_into_itself_renders_it(bundle, portraits):
+  noise, coeffs = inference.seed_controls(bundle, SEEDS)
+  camera = geometry.camera_from_yaw_pitch(jnp.zeros(len(SEEDS)), jnp.zeros(len(SEEDS)))
+  blended = inference.render_controls(bundle, coeffs, noise, camera, blend_from=coeffs)
+  np.testing.assert_allclose(blended.images, portraits.images, atol=1)
 
 
 def test_override_errors(bundle):

@@ -141,8 +141,12 @@ def test_sweep_renders_the_seeds_generator_images_and_guidance(bundle, sweeps):
   renders = inference.render_sweep(bundle, sweeps['expression'])
   r = bundle.config.model.sr_resolution
   assert renders.generated.shape == renders.guidance.shape == (2, 7, r, r, 3)
-  neutral = inference.generate(bundle, SEEDS, expression={})  # column 0: β = 0, frontal camera
+  # Column 0: β = 0, frontal camera; the other columns are blended into it, and it into itself.
+  neutral = inference.generate(bundle, SEEDS, expression={}, blend=False)
   np.testing.assert_allclose(renders.generated[:, 0], neutral.images, atol=2)
+  whole = inference.render_sweep(bundle, sweeps['expression'], blend=False)
+  np.testing.assert_allclose(whole.generated[:, 0], neutral.images, atol=2)
+  assert np.any(whole.generated[:, 1:] != renders.generated[:, 1:])
   assert np.any(renders.generated[:, 0] != renders.generated[:, -1])
   assert np.any(renders.guidance[:, 0] != renders.guidance[:, -1])
 

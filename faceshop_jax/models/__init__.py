@@ -1,5 +1,6 @@
 """Whole networks assembled from stylegan/ and nerf/: the tri-plane generator (paper §4.2), and
 the networks and control vectors a stage config describes."""
+from faceshop_jax.models.build import blended_sampler
 from faceshop_jax.models.build import control_dim
 from faceshop_jax.models.build import CONTROL_FACTORS
 from faceshop_jax.models.build import control_statistics

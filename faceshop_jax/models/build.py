@@ -102,6 +102,21 @@ def sampler(config):
   return _SAMPLERS[key]
 
 
+_BLENDED_SAMPLERS = {}
+
+
+def blended_sampler(config):
+  """The jitted apply(variables, z_edited, z_original [n, control_dim], camera [n, 25]) -> outputs
+  of config's generator for the volume-blended edit of z_original into z_edited (paper §4.4;
+  TriPlaneGenerator.edit), conditioned on and rendered through the camera, constant noise."""
+  key = config.to_json_best_effort()
+  if key not in _BLENDED_SAMPLERS:
+    generator = make_generator(config)
+    _BLENDED_SAMPLERS[key] = jax.jit(lambda variables, z_edited, z_original, c: generator.apply(
+        variables, z_edited, z_original, c, c, noise_mode='const', method=generator.edit))
+  return _BLENDED_SAMPLERS[key]
+
+
 def make_discriminator(config) -> stylegan.DualDiscriminator:
   m = config.model
   return stylegan.DualDiscriminator(resolution=m.sr_resolution, channel_base=m.d_channel_base,

@@ -110,6 +110,15 @@ class TriPlaneGenerator(nn.Module):
     ws = self.mapping(z, c_cond, truncation_psi=truncation_psi, update_w_avg=update_w_avg)
     return self.render(ws, c_render, noise_mode=noise_mode)
 
+  def edit(self, z_edited: jax.Array, z_original: jax.Array, c_cond: jax.Array,
+           c_render: jax.Array, *, truncation_psi: float = 1.0, noise_mode: str = 'random',
+           weight_source: str = 'union') -> dict[str, jax.Array]:
+    """The volume-blended edit of z_original into z_edited [B, z_dim] (render_blended), both
+    mapped through c_cond; __call__'s outputs."""
+    ws_edited, ws_original = (self.mapping(z, c_cond, truncation_psi=truncation_psi)
+                              for z in (z_edited, z_original))
+    return self.render_blended(ws_edited, ws_original, c_render, noise_mode, weight_source)
+
   def field(self, ws: jax.Array, noise_mode: str = 'random'):
     """The radiance field of ws [B, num_ws, w_dim]: field_fn(points [B, ..., 3], directions) ->
     (density, features, semantic logits), as nerf.triplane_field."""
