@@ -9,6 +9,10 @@ Reads the EMA generator of a gan or imitative run (its newest checkpoint, or --s
       constant answer), floor (the judge on the synthetic world's exact renders of the same
       controls and cameras), generated, and the normalised score (0 no control, 1 as readable as
       the exact renders);
+  with --disentanglement (eval/disentanglement.py), DS for expression, pose and illumination and
+      the identity similarity IS (paper §5.4.3) beside chance and ceiling rows, and the non-face
+      error of expression edits rendered whole and volume-blended (Fig. 3), with a picture of
+      their error maps;
   with --fd, image quality (eval/image_quality.py): FD-VGG16, the Fréchet distance of --fd_images
       generated and as many dataset images in pooled ImageNet VGG16 features (a stand-in for FID),
       and true FID with --inception_dir (pytorch-fid weights converted by
@@ -28,7 +32,9 @@ import numpy as np
 
 from faceshop_jax import face_model
 from faceshop_jax import inference
+from faceshop_jax import visualize
 from faceshop_jax.eval import control_accuracy
+from faceshop_jax.eval import disentanglement
 from faceshop_jax.eval import image_quality
 from faceshop_jax.face_model import prior as prior_lib
 
@@ -48,6 +54,13 @@ def define_flags() -> None:
   flags.DEFINE_bool('fd', False, 'Also measure FD-VGG16 (and FID with --inception_dir).')
   flags.DEFINE_integer('fd_images', 500, 'Generated and dataset images for --fd.')
   flags.DEFINE_string('inception_dir', '', 'Converted Inception-v3 weights for true FID.')
+  flags.DEFINE_bool('disentanglement', False, 'Also measure DS and IS (--bases portraits, '
+                    '--edits edits of each factor) and the non-face error of expression edits '
+                    'with and without volume blending (--edit_sources portraits).')
+  flags.DEFINE_integer('bases', 50, 'Source portraits of the DS/IS protocol.')
+  flags.DEFINE_integer('edits', 4, 'Edits of each factor per source (at least 2).')
+  flags.DEFINE_integer('edit_sources', 64, 'Portraits whose expression is edited for the '
+                       'non-face error.')
   flags.mark_flags_as_required(['workdir'])
 
 
@@ -78,6 +91,12 @@ def image_quality_of(config, variables) -> dict[str, float]:
   return results
 
 
+def error_maps_picture(maps: dict[str, np.ndarray]) -> np.ndarray:
+  """uint8 grid of the unblended and blended mean error maps [R, R], 0 black to 0.25 white."""
+  tiles = np.stack([visualize.to_uint8(maps[name], 0.0, 0.25) for name in ('unblended', 'blended')])
+  return visualize.image_grid(np.repeat(tiles[None, ..., None], 3, axis=-1))
+
+
 def main(argv: Sequence[str]):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
@@ -88,8 +107,18 @@ def main(argv: Sequence[str]):
     results = {'step': bundle.step, 'stage': bundle.config.stage, 'judge': FLAGS.judge, **report}
     if FLAGS.fd:
       results['image_quality'] = image_quality_of(bundle.config, bundle.variables)
+    if FLAGS.disentanglement:
+      results['disentanglement'] = disentanglement.generator_report(
+          bundle.config, bundle.variables, FLAGS.judge, FLAGS.bases, FLAGS.edits, FLAGS.seed)
+      edits = disentanglement.expression_edit_errors(bundle.config, bundle.variables,
+                                                     FLAGS.edit_sources, FLAGS.seed)
+      maps = edits.pop('maps')
   except (FileNotFoundError, ValueError) as e:
     sys.exit(f'evaluate: {e}')
+  if FLAGS.disentanglement:
+    results['expression_edits'] = edits
+    map_path = os.path.join(FLAGS.workdir, f'expression_edit_errors_step{bundle.step}.png')
+    visualize.save_png(map_path, error_maps_picture(maps))
   path = os.path.join(FLAGS.workdir, f'evaluation_step{bundle.step}.json')
   with open(path, 'w') as f:
     json.dump(results, f, indent=2, sort_keys=True)
@@ -102,6 +131,15 @@ def main(argv: Sequence[str]):
     print('Image quality, ' + ', '.join(f'{k} {v:.2f}' for k, v in quality.items()
                                         if k != 'fd_images')
           + f' ({quality["fd_images"]} generated vs dataset images; lower is better).')
+  if FLAGS.disentanglement:
+    print(f'Disentanglement, {results["disentanglement"]["images"]} portraits (DS: higher is '
+          'better, Eq. 25; IS: identity kept across edits; normalised: 0 = chance (every factor '
+          'redrawn), 1 = the exact renders):')
+    print(disentanglement.format_report(results['disentanglement']))
+    print(f'Non-face error of {edits["sources"]} expression edits (mean |change| outside the face, '
+          f'0-1 scale): unblended {edits["unblended"]:.4f}, volume-blended {edits["blended"]:.4f} '
+          f'({edits["blended"] / max(edits["unblended"], 1e-12):.1%} of unblended), chance (another '
+          f'portrait) {edits["chance"]:.4f}; error maps (unblended | blended): {map_path}')
   print(f'Saved {path}; pictures of each control: python -m faceshop_jax.sweep '
         f'--workdir={FLAGS.workdir} --step={bundle.step} --out={FLAGS.workdir}/sweeps')
 

@@ -44,8 +44,10 @@ import numpy as np
 
 from faceshop_jax import face_model
 from faceshop_jax import geometry
+from faceshop_jax import models
 from faceshop_jax.eval import control_accuracy
 from faceshop_jax.face_model import prior as prior_lib
+from faceshop_jax.losses import disentangle as losses
 
 FACTORS = ('expression', 'pose', 'illumination')
 METRICS = tuple(f'DS_{factor}' for factor in FACTORS) + ('IS',)
@@ -253,3 +255,48 @@ def nonface_error(source, edited, face_probability) -> jax.Array:
   chex.assert_shape(face_probability, source.shape[:3])
   outside = 1.0 - face_probability
   return jnp.sum(outside * pixel_error(source, edited)) / jnp.maximum(jnp.sum(outside), 1e-8)
+
+
+def expression_edit_errors(config, generator_variables, sources: int, seed: int = 0,
+                           batch_size: int = 16) -> dict:
+  """Fig. 3 for a generator stage's generator: the non-face error of expression edits.
+
+  `sources` portraits (controls, noise and cameras from the prior) each get their expression β
+  redrawn and are rendered three ways: whole (the new controls rendered as they are), blended (the
+  edit volume-blended into the source, TriPlaneGenerator.edit), and, for chance, another portrait
+  drawn independently. Non-face pixels are those neither the source nor the whole edit renders as
+  face (the union of their face masses: a mouth that opens moves the face's border).
+
+  Returns:
+    {'unblended' | 'blended' | 'chance': mean non-face error in [0, 1] units, 'sources': n,
+     'maps': {'unblended' | 'blended': error_map [R, R] over the whole image}}.
+  """
+  model = face_model.load(config.data.face_model)
+  sample, blended_sample = models.sampler(config), models.blended_sampler(config)
+  totals = {'unblended': 0.0, 'blended': 0.0, 'chance': 0.0}
+  maps = {'unblended': 0.0, 'blended': 0.0}
+  for start in range(0, sources, batch_size):
+    n = min(batch_size, sources - start)
+    key_source, key_edit, key_noise, key_other = jax.random.split(
+        jax.random.fold_in(jax.random.PRNGKey(seed), start), 4)
+    coeffs, camera = prior_lib.sample_controls(key_source, model, n)
+    edited = prior_lib.with_factor(model, coeffs, prior_lib.sample_controls(key_edit, model, n)[0],
+                                   'expression')
+    other = prior_lib.sample_controls(key_other, model, n)[0]
+    noise = jax.random.normal(key_noise, (2, n, config.model.noise_dim))
+    z_source, z_edited, z_other = (models.control_vector(config, c, e) for c, e in
+                                   ((coeffs, noise[0]), (edited, noise[0]), (other, noise[1])))
+    source, whole = sample(generator_variables, z_source, camera), sample(
+        generator_variables, z_edited, camera)
+    images = {'unblended': whole['image'],
+              'blended': blended_sample(generator_variables, z_edited, z_source, camera)['image'],
+              'chance': sample(generator_variables, z_other, camera)['image']}
+    size = source['image'].shape[1:3]
+    face = jnp.maximum(*(losses.class_probability(out['semantics'], face_model.FACE_CLASSES, size)
+                         for out in (source, whole)))
+    for name, image in images.items():
+      totals[name] += n * float(nonface_error(source['image'], image, face))
+      if name in maps:
+        maps[name] += n * np.asarray(error_map(source['image'], image))
+  return {**{name: total / sources for name, total in totals.items()}, 'sources': sources,
+          'maps': {name: value / sources for name, value in maps.items()}}

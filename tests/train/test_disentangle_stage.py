@@ -1,6 +1,7 @@
 """The disentangle stage: CLI from another run (init_from), partners differ in one factor only,
 every L_dis term reaches the generator, 8 devices == 1 device, a missing init_from names the fix."""
 import copy
+import json
 import os
 
 from tests import cli
@@ -102,3 +103,21 @@ def test_config_errors_name_the_fix(config):
   config.disentangle.weights['lips'] = 1.0
   with pytest.raises(ValueError, match=r"unknown terms \['lips'\]"):
     disentangle.check_config(config)
+
+
+def test_evaluate_measures_disentanglement_and_blending(cli_workdir):
+  result = cli.run_module('faceshop_jax.evaluate', f'--workdir={cli_workdir}', '--identities=2',
+                          '--variations=2', '--disentanglement', '--bases=2', '--edits=2',
+                          '--edit_sources=3')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'DS_expression' in result.stdout and 'volume-blended' in result.stdout
+  with open(os.path.join(cli_workdir, 'evaluation_step1.json')) as f:
+    results = json.load(f)
+  for row in ('chance', 'ceiling', 'generated', 'normalised'):
+    for metric in ('DS_expression', 'DS_pose', 'DS_illumination', 'IS'):
+      assert np.isfinite(results['disentanglement'][row][metric]), (row, metric)
+  edits = results['expression_edits']
+  assert edits['sources'] == 3
+  for name in ('unblended', 'blended', 'chance'):
+    assert 0.0 <= edits[name] <= 1.0, name
+  assert os.path.isfile(os.path.join(cli_workdir, 'expression_edit_errors_step1.png'))
