@@ -5,24 +5,34 @@ r"""Entry point of every training stage.
 The config file's `stage` picks the stage; the text after ':' is its preset ('' = the paper's
 scale, 'cpu' = minutes on a CPU, 'test' = tests). A workdir that holds checkpoints is resumed.
 """
+import os
+
 from absl import app
 from absl import flags
+from absl import logging
 import jax
 from jax.experimental import multihost_utils
 from ml_collections import config_flags
 
+from faceshop_jax import console
 from faceshop_jax.train import loop
+from faceshop_jax.train import stage as stage_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints and summaries; resumed if present.')
 config_flags.DEFINE_config_file(
     'config', None, 'Stage config file and preset, e.g. configs/vae.py:cpu.', lock_config=True)
+flags.DEFINE_bool('library_logs', False, "Keep the libraries' INFO logs on the console (orbax's "
+                  'per-save lines, tfds, jax); by default only progress, losses and warnings show.')
 flags.mark_flags_as_required(['config', 'workdir'])
+
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}.')
+  if not FLAGS.library_logs:
+    console.quiet_library_logs()
   config = FLAGS.config
   if config.distributed:
     jax.distributed.initialize()
@@ -33,6 +43,10 @@ def main(argv):
       build.ensure_synthetic_portraits(config.data.name, config.data.data_dir or None)
     multihost_utils.sync_global_devices('synthetic dataset ready')
   loop.train_and_evaluate(config, FLAGS.workdir)
+  stage = stage_lib.get_stage(config.stage)
+  workdir = os.path.abspath(FLAGS.workdir)
+  logging.info('Done: %s stage, %d steps; checkpoints and TensorBoard summaries in %s. Next: %s',
+               config.stage, config.num_train_steps, workdir, stage.next_steps.format(workdir=workdir))
 
 
 if __name__ == '__main__':

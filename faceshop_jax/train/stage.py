@@ -12,6 +12,8 @@ sharding, checkpoints, summaries and the NaN guard, so every stage runs the same
                                              harness advances state.step; metrics are scalars
   summaries(config, state, batch) -> {'images': {...}, 'histograms': {...}}   optional, host-side
   finish(config, workdir, state) -> None     optional: evaluation and export at the end
+  next_steps: str                            what a person runs next, '{workdir}' standing for
+                                             the run's directory (the console's last line)
   step_variant(config, step) -> hashable     optional: which variant of the step to run before
                                              `step` steps have been taken (e.g. which lazy
                                              regularisers apply); each variant is jitted once and
@@ -44,6 +46,7 @@ class Stage:
   summaries: Callable[..., dict] | None = None
   finish: Callable[..., None] | None = None
   step_variant: Callable[[Any, int], Any] | None = None
+  next_steps: str = 'tensorboard --logdir={workdir}'
 
 
 def get_stage(name: str) -> Stage:

@@ -1,6 +1,7 @@
 """The training harness: events and checkpoints, exact resume, NaN guard, sharding, bad configs."""
 import dataclasses
 import glob
+import logging
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 import toy_stage  # tests/train/toy_stage.py
 
+from faceshop_jax import console
 from faceshop_jax import data
 from faceshop_jax.train import loop
 from faceshop_jax.train import mesh as mesh_lib
@@ -181,3 +183,20 @@ def test_init_from_refuses_a_run_that_does_not_fit(uninterrupted, tmp_path):
     init(toy_stage.config(init_from=source_dir, init_from_step=7))
   with pytest.raises(FileNotFoundError, match='No checkpoint in'):
     init(toy_stage.config(init_from=str(tmp_path)))
+
+
+def test_library_chatter_is_dropped_and_warnings_kept():
+  def record(path, level):
+    return logging.LogRecord('absl', level, path, 1, 'message', None, None)
+
+  chatter = console.LibraryChatter()
+  assert not chatter.filter(record('/site-packages/orbax/checkpoint/manager.py', logging.INFO))
+  assert chatter.filter(record('/site-packages/orbax/checkpoint/manager.py', logging.WARNING))
+  assert not chatter.filter(record('/site-packages/tensorflow_datasets/core/x.py', logging.WARNING))
+  assert chatter.filter(record('/work/faceshop_jax/train/loop.py', logging.INFO))
+  assert chatter.filter(record('/site-packages/clu/metric_writers/logging_writer.py', logging.INFO))
+
+
+def test_every_stage_says_what_to_run_next():
+  for name in stage_lib.known_stages():
+    assert '{workdir}' in stage_lib.get_stage(name).next_steps, name

@@ -365,6 +365,12 @@ def finish(config, workdir: str, state) -> None:
   logging.info('Held-out evaluation: %s', results)
 
 
+# What the console's last line tells a person to run next.
+NEXT_STEPS = ('the nets are in {workdir}/analysis (pass it as --config.imitative.analysis_dir, or '
+              'to evaluate as --judge)')
+
+
 STAGE = stage_lib.Stage(name='analysis', check_config=check_config, make_data=make_data,
                         init_constants=init_constants, init_state=init_state,
-                        train_step=train_step, summaries=summaries, finish=finish)
+                        train_step=train_step, summaries=summaries, finish=finish,
+                        next_steps=NEXT_STEPS)

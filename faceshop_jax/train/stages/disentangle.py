@@ -93,7 +93,8 @@ def disentangle_terms(config, state, out, controls, camera, key, render):
   batch = image.shape[0]
   embeddings = jnp.split(imitative.identity_embeddings(config, state, jnp.concatenate(
       [edits['illumination']['image'], edits['expression']['image'], image])), 3)
-  embedding_light, embedding_expression, embedding = embeddings[0], embeddings[1], fixed(embeddings[2])
+  embedding_light, embedding_expression, embedding = (embeddings[0], embeddings[1],
+                                                      fixed(embeddings[2]))
   landmarks = imitative.reconstruct(config, state, jnp.concatenate(
       [edits['illumination']['image'], image])).landmarks
   landmarks_light, landmarks_base = landmarks[:batch], fixed(landmarks[batch:])
@@ -145,7 +146,13 @@ def finish(config, workdir: str, state) -> None:
                disentanglement_lib.format_report(report))
 
 
+# What the console's last line tells a person to run next.
+NEXT_STEPS = ('python -m faceshop_jax.evaluate --workdir={workdir} --disentanglement; python -m '
+              'faceshop_jax.generate --workdir={workdir} --seeds=0-3 --expression=jawOpen=0.8 '
+              '--out={workdir}/portraits')
+
+
 STAGE = stage_lib.Stage(name='disentangle', check_config=check_config, make_data=gan.make_data,
                         init_constants=init_constants, init_state=gan.init_state,
                         train_step=train_step, summaries=imitative.summaries, finish=finish,
-                        step_variant=gan.step_variant)
+                        step_variant=gan.step_variant, next_steps=NEXT_STEPS)

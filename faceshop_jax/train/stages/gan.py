@@ -247,6 +247,12 @@ def summaries(config, state, batch) -> dict:
           'histograms': {'alpha': out['alpha'].reshape(-1)}}
 
 
+# What the console's last line tells a person to run next.
+NEXT_STEPS = ('python -m faceshop_jax.evaluate --workdir={workdir} --fd; python -m '
+              'faceshop_jax.sweep --workdir={workdir} --out={workdir}/sweeps')
+
+
 STAGE = stage_lib.Stage(name='gan', check_config=check_config, make_data=make_data,
                         init_constants=init_constants, init_state=init_state,
-                        train_step=train_step, summaries=summaries, step_variant=step_variant)
+                        train_step=train_step, summaries=summaries, step_variant=step_variant,
+                        next_steps=NEXT_STEPS)

@@ -164,7 +164,13 @@ def summaries(config, state, batch) -> dict:
   return {'images': {'generated_guidance_blend_semantics': visualize.image_grid(np.stack(rows))}}
 
 
+# What the console's last line tells a person to run next.
+NEXT_STEPS = ('python -m faceshop_jax.sweep --workdir={workdir} --out={workdir}/sweeps; stage 2: '
+              'python -m faceshop_jax.main --config=configs/disentangle.py:cpu --workdir=RUN '
+              '--config.init_from={workdir}')
+
+
 STAGE = stage_lib.Stage(name='imitative', check_config=check_config, make_data=gan.make_data,
                         init_constants=init_constants, init_state=gan.init_state,
                         train_step=train_step, summaries=summaries, finish=finish,
-                        step_variant=gan.step_variant)
+                        step_variant=gan.step_variant, next_steps=NEXT_STEPS)

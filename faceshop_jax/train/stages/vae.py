@@ -177,6 +177,13 @@ def finish(config, workdir: str, state) -> None:
   logging.info('Held-out evaluation: %s', results)
 
 
+# What the console's last line tells a person to run next.
+NEXT_STEPS = ('the control space is in {workdir}/control_space; train the generator with python -m '
+              'faceshop_jax.main --config=configs/imitative.py:cpu --workdir=RUN '
+              '--config.model.control_space={workdir}')
+
+
 STAGE = stage_lib.Stage(name='vae', check_config=check_config, make_data=make_data,
                         init_constants=init_constants, init_state=init_state,
-                        train_step=train_step, summaries=summaries, finish=finish)
+                        train_step=train_step, summaries=summaries, finish=finish,
+                        next_steps=NEXT_STEPS)
