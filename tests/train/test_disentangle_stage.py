@@ -46,6 +46,8 @@ def test_cli_starts_from_the_run_and_writes_every_term(cli_workdir):
     steps, values = scalars[f'disentangle/{term}']
     assert np.isfinite(values).all() and values[-1] > 0, term
   assert np.isfinite(scalars['imitation/texture'][1]).all()
+  [(step, grid)] = report.images(cli_workdir, 'base_identity_light_expression_blended')
+  assert step == 1 and grid.shape[0] > 5 * 32
 
 
 def test_partners_differ_in_exactly_one_factor(config):

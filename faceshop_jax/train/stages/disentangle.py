@@ -25,10 +25,12 @@ import os
 from absl import logging
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from faceshop_jax import face_model
 from faceshop_jax import models
 from faceshop_jax import raster
+from faceshop_jax import visualize
 from faceshop_jax.analysis import lpips
 from faceshop_jax.analysis import vgg
 from faceshop_jax.eval import disentanglement as disentanglement_lib
@@ -127,6 +129,24 @@ def train_step(config, state, batch, key, variant: gan.Regularizers | None = Non
                         generator_terms=functools.partial(disentangle_terms, config, state))
 
 
+def summaries(config, state, batch) -> dict:
+  """The imitative stage's grid, and the EMA generator's fixed samples beside their partners:
+  base | identity | illumination | expression | expression volume-blended into the base."""
+  variables = {'params': state.ema_params['generator'], **state.constants['generator_state']}
+  camera = state.constants['samples_camera']
+  # The summary grid's samples (gan.init_state) and their partners.
+  controls = gan.sample_controls(config, jax.random.PRNGKey(gan.SAMPLES_SEED), camera.shape[0])
+  partners = partner_controls(config, controls, jax.random.PRNGKey(2))
+  sample = models.sampler(config)
+  rows = [sample(variables, controls.z, camera)['image']]
+  rows += [sample(variables, partners[factor].z, camera)['image'] for factor in PARTNERS]
+  rows.append(models.blended_sampler(config)(variables, partners['expression'].z, controls.z,
+                                             camera)['image'])
+  grid = visualize.image_grid(visualize.to_uint8(np.stack(jax.device_get(rows)), -1, 1))
+  images = imitative.summaries(config, state, batch)['images']
+  return {'images': {**images, 'base_identity_light_expression_blended': grid}}
+
+
 def finish(config, workdir: str, state) -> None:
   """Control accuracy (imitative.finish -> WORKDIR/eval.json) and the disentanglement scores
   (-> WORKDIR/disentanglement.json) of the EMA generator, read by the judge (primary host only;
@@ -154,5 +174,5 @@ NEXT_STEPS = ('python -m faceshop_jax.evaluate --workdir={workdir} --disentangle
 
 STAGE = stage_lib.Stage(name='disentangle', check_config=check_config, make_data=gan.make_data,
                         init_constants=init_constants, init_state=gan.init_state,
-                        train_step=train_step, summaries=imitative.summaries, finish=finish,
+                        train_step=train_step, summaries=summaries, finish=finish,
                         step_variant=gan.step_variant, next_steps=NEXT_STEPS)

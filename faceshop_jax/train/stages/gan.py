@@ -29,6 +29,7 @@ from faceshop_jax.train import stage as stage_lib
 from faceshop_jax.train import state as state_lib
 
 SAMPLE_COUNT = 8  # images in the summary grid
+SAMPLES_SEED = 1  # the summary grid's controls: sample_controls with PRNGKey(SAMPLES_SEED)
 
 
 @functools.lru_cache(maxsize=4)
@@ -103,7 +104,7 @@ def init_state(config, rng, constants) -> state_lib.TrainState:
   g_vars = generator.init({'params': key_g, **_rngs(key_z)}, z, camera, camera)
   r, raw = config.model.sr_resolution, config.model.rendering_resolution
   d_vars = discriminator.init(key_d, jnp.zeros((1, r, r, 3)), jnp.zeros((1, raw, raw, 3)), camera)
-  samples = sample_controls(config, jax.random.PRNGKey(1), SAMPLE_COUNT)
+  samples = sample_controls(config, jax.random.PRNGKey(SAMPLES_SEED), SAMPLE_COUNT)
   opt = config.optimizer
   with jax.ensure_compile_time_eval():  # static hyperparameters, even while init is traced
     # Lazy R1 makes D's effective step count larger: StyleGAN2's Adam correction.
