@@ -5,7 +5,8 @@
 
 '' is the paper's: 100k iterations at batch 2 per device (8 devices), λ^β_id 100, λ_flow 50,
 λ_lip 100, L^κ_dis and L^γ_dis unweighted, with every stage-1 term on; 'cpu' continues an
-imitative:cpu run on the synthetic world; 'test' is for tests. Each weight set to 0 leaves its term
+imitative:cpu run on the synthetic world; 'ablation' is a shorter cpu for the ablation table's
+repeated runs; 'test' is for tests. Each weight set to 0 leaves its term
 out (the ablation rows of the paper's Table 5).
 """
 import ml_collections
@@ -16,7 +17,7 @@ from configs import imitative
 
 def get_config(preset: str = '') -> ml_collections.ConfigDict:
   """The disentangle stage config for a preset."""
-  config = imitative.get_config(preset)
+  config = imitative.get_config('cpu' if preset == 'ablation' else preset)
   config.stage = 'disentangle'
   config.imitative.imitative_start = 0  # stage 1 has converged: every imitation term from the start
   config.imitative.semantic_start = 0
@@ -38,6 +39,16 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
     config.num_train_steps = 400
     config.disentangle.evaluation.update({'bases': 50, 'variations': 4})
 
+  def ablation():
+    # The Table 5 rows here: a quarter of cpu()'s steps, evaluated on fewer portraits, so that
+    # three seeds of each row fit in an afternoon on 2 cores.
+    cpu()
+    config.num_train_steps = 100
+    config.checkpoint_every_steps = 100
+    config.summary_every_steps = 100
+    config.imitative.evaluation.update({'identities': 25, 'variations': 4})
+    config.disentangle.evaluation.update({'bases': 24, 'variations': 4})
+
   def test():
     cpu()
     config.batch_size = 8
@@ -45,5 +56,6 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
     config.imitative.evaluation.identities = 0
     config.disentangle.evaluation.bases = 0
 
-  default.select_preset(preset, {'': lambda: None, 'cpu': cpu, 'test': test})
+  default.select_preset(preset, {'': lambda: None, 'cpu': cpu, 'ablation': ablation,
+                                 'test': test})
   return config

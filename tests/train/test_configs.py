@@ -24,6 +24,13 @@ def test_presets_load(name, preset):
   assert config.num_train_steps > 0 and config.batch_size > 0
 
 
+def test_the_ablation_preset_is_a_shorter_cpu():
+  disentangle = importlib.import_module('configs.disentangle')
+  ablation, cpu = disentangle.get_config('ablation'), disentangle.get_config('cpu')
+  assert ablation.num_train_steps < cpu.num_train_steps
+  assert ablation.model == cpu.model and ablation.disentangle.weights == cpu.disentangle.weights
+
+
 @pytest.mark.parametrize('name', STAGE_CONFIGS)
 def test_unknown_preset_is_named(name):
   with pytest.raises(ValueError, match=r"Unknown preset 'gpu'.*'cpu'"):
