@@ -21,6 +21,7 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
   config.stage = 'disentangle'
   config.imitative.imitative_start = 0  # stage 1 has converged: every imitation term from the start
   config.imitative.semantic_start = 0
+  config.loss.blur_init_sigma = 0.0  # and D's blur has faded (the step count starts again at 0)
   if preset == '':
     config.batch_size = 16
     config.num_train_steps = 100_000
@@ -37,6 +38,12 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
   def cpu():
     config.batch_size = 4  # each sample is rendered 4 times (base + 3 partners)
     config.num_train_steps = 400
+    # The paper's λ are for its norms at 512²; here its λ_lip made L_lip ~760 and L^γ_dis (whose
+    # L_lmk is in pixels over 68 weighted points) ~60 against ~11 for all of stage 1. These put
+    # each weighted term near 1 at the start, as imitative:cpu does.
+    config.disentangle.weights.update({'identity': 4.0, 'illumination': 0.02,
+                                       'expression_identity': 10.0, 'expression_flow': 10.0,
+                                       'expression_lip': 0.1})
     config.disentangle.evaluation.update({'bases': 50, 'variations': 4})
 
   def ablation():
