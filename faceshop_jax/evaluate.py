@@ -92,8 +92,11 @@ def image_quality_of(config, variables) -> dict[str, float]:
 
 
 def error_maps_picture(maps: dict[str, np.ndarray]) -> np.ndarray:
-  """uint8 grid of the unblended and blended mean error maps [R, R], 0 black to 0.25 white."""
-  tiles = np.stack([visualize.to_uint8(maps[name], 0.0, 0.25) for name in ('unblended', 'blended')])
+  """uint8 grid of the unblended and blended mean error maps [R, R], 0 black to 0.1 white (of the
+  full intensity range), each enlarged to at least 256 pixels."""
+  scale = max(1, 256 // maps['unblended'].shape[0])
+  tiles = np.stack([visualize.to_uint8(maps[name], 0.0, 0.1).repeat(scale, 0).repeat(scale, 1)
+                    for name in ('unblended', 'blended')])
   return visualize.image_grid(np.repeat(tiles[None, ..., None], 3, axis=-1))
 
 
