@@ -138,8 +138,9 @@ def load_from_workdir(workdir: str, step: int | None = None) -> GeneratorBundle:
   step, config, restored = checkpoints.read_run(workdir, generator_target, step)
   variables = {'params': restored['ema_params']['generator'],
                **restored['constants']['generator_state']}
-  return GeneratorBundle(config=config, generator=models.make_generator(config), variables=variables,
-                         face_model=face_model_lib.load(config.data.face_model), step=step)
+  return GeneratorBundle(config=config, generator=models.make_generator(config),
+                         variables=variables, face_model=face_model_lib.load(config.data.face_model),
+                         step=step)
 
 
 def attach_control_space(bundle: GeneratorBundle, directory: str) -> GeneratorBundle:
@@ -239,7 +240,7 @@ def load_export(out_dir: str) -> GeneratorBundle:
                                      _abstract_variables(config, generator))
   space = (control.load_control_space(os.path.join(out_dir, CONTROL_SPACE_DIR))
            if metadata['control_space'] else None)
-  return GeneratorBundle(config=config, generator=models.make_generator(config), variables=variables,
+  return GeneratorBundle(config=config, generator=generator, variables=variables,
                          face_model=face_model_lib.load(config.data.face_model),
                          step=metadata['step'], control_space=space)
 

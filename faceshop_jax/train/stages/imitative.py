@@ -88,10 +88,10 @@ def reconstruct(config, state, images: jax.Array) -> reconstructor_lib.Reconstru
   return reconstructor_lib.reconstruct_faces(net, face_model.load(config.data.face_model), images)
 
 
-def imitation_terms(config, state, out, controls, camera, key, render=None):
+def imitation_terms(config, state, out, controls, camera, key, render_fn=None):
   """Weighted imitation losses of generated outputs `out` (TriPlaneGenerator's dict) of controls
-  (gan.Controls) and their metrics (gan.train_step's generator_terms)."""
-  del key, render
+  (gan.Controls) and their metrics (gan.train_step's generator_terms; render_fn is unused)."""
+  del key, render_fn
   coeffs = controls.coeffs
   model = face_model.load(config.data.face_model)
   image = out['image']
