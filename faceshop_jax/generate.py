@@ -18,6 +18,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from faceshop_jax import classes
 from faceshop_jax import inference
 from faceshop_jax import visualize
 
@@ -97,7 +98,7 @@ def main(argv):
     sys.exit(f'generate: {e}')
   os.makedirs(_OUT.value, exist_ok=True)
   size = portraits.images.shape[1]
-  semantics = visualize.colorize_labels(_upsample_nearest(portraits.labels, size))
+  semantics = classes.colorize(_upsample_nearest(portraits.labels, size))
   for seed, image, labels in zip(_SEEDS.value, portraits.images, semantics):
     visualize.save_png(os.path.join(_OUT.value, f'seed{seed}.png'), image)
     visualize.save_png(os.path.join(_OUT.value, f'seed{seed}_semantics.png'), labels)

@@ -85,7 +85,7 @@ class Portraits(NamedTuple):
 
   Attributes:
     images: uint8 [N, R, R, 3], the super-resolved images.
-    labels: int32 [N, r, r] semantic classes (face_model.CLASS_NAMES; 0 = background).
+    labels: int32 [N, r, r] semantic classes (faceshop_jax.classes; 0 = background).
     depth: float32 [N, r, r] expected ray depth, metres from the camera.
   """
   images: np.ndarray
@@ -421,7 +421,7 @@ def render_controls(bundle: GeneratorBundle, coeffs: jax.Array, noise: jax.Array
     bundle: the generator.
     coeffs: [N, D] the face model's coefficients (κ, β, γ are read; angle and translation not).
     noise: [N, noise_dim] ε.
-    camera: [N, 25] camera labels.
+    camera: [N, 25] cameras.
     truncation_psi: < 1 pulls w toward the tracked average w.
     blend_from: [N, D] coefficients of the portraits coeffs edit, or None: the edits are then
       volume-blended into them (TriPlaneGenerator.edit: coeffs' field on the face, theirs off it).
@@ -429,7 +429,7 @@ def render_controls(bundle: GeneratorBundle, coeffs: jax.Array, noise: jax.Array
   n = coeffs.shape[0]
   chex.assert_shape(coeffs, (n, bundle.face_model.n_coeffs))
   chex.assert_shape(noise, (n, bundle.config.model.noise_dim))
-  chex.assert_shape(camera, (n, geometry.LABEL_SIZE))
+  chex.assert_shape(camera, (n, geometry.CAMERA_SIZE))
   z = models.control_vector(bundle.config, coeffs, noise)
   z_original = None
   if blend_from is not None:
@@ -463,7 +463,7 @@ class Sweep(NamedTuple):
     titles: C column titles, e.g. 'yaw -0.60'.
     noise: ε [S, C, noise_dim].
     coeffs: [S, C, D] the face model's coefficients.
-    cameras: [S, C, 25] camera labels (conditioning and rendering).
+    cameras: [S, C, 25] cameras (conditioning and rendering).
   """
   name: str
   titles: tuple[str, ...]
@@ -492,7 +492,7 @@ def _sweep(name: str, titles, noise: jax.Array, coeffs: jax.Array, yaw=0.0) -> S
   cameras = geometry.camera_from_yaw_pitch(jnp.broadcast_to(yaw, (c,)), jnp.zeros(c))
   return Sweep(name=name, titles=tuple(titles),
                noise=jnp.broadcast_to(noise[:, None], (s, c, noise.shape[-1])), coeffs=coeffs,
-               cameras=jnp.broadcast_to(cameras, (s, c, geometry.LABEL_SIZE)))
+               cameras=jnp.broadcast_to(cameras, (s, c, geometry.CAMERA_SIZE)))
 
 
 def _columns(model: face_model_lib.FaceModel, coeffs: jax.Array, **parts: jax.Array) -> jax.Array:
@@ -570,7 +570,7 @@ def render_guidance(model: face_model_lib.FaceModel, coeffs: jax.Array, camera: 
                     size: int) -> np.ndarray:
   """uint8 [N, size, size, 3]: the 3DMM renders R (face_model.render_face) of coeffs [N, D]
   through cameras [N, 25], over GUIDANCE_BACKGROUND."""
-  chex.assert_shape(camera, (coeffs.shape[0], geometry.LABEL_SIZE))
+  chex.assert_shape(camera, (coeffs.shape[0], geometry.CAMERA_SIZE))
   render = jax.device_get(_render_face(model, coeffs, camera, size))
   mask = render.mask[..., None]
   return visualize.to_uint8(render.image * mask + GUIDANCE_BACKGROUND * (1.0 - mask))

@@ -1,18 +1,6 @@
-"""Pictures: semantic-label colours, image grids and PNG writing (numpy + Pillow, no plotting stack)."""
+"""Pictures: image grids and PNG writing (numpy + Pillow, no plotting stack)."""
 import numpy as np
 from PIL import Image
-
-# One colour per CelebAMask-HQ class (face_model.CLASS_NAMES), background black.
-LABEL_PALETTE = np.array([
-    [0, 0, 0], [204, 153, 128], [102, 51, 0], [153, 76, 0], [0, 102, 204], [51, 153, 255],
-    [255, 255, 0], [255, 102, 102], [204, 0, 102], [255, 204, 0], [255, 153, 51], [102, 0, 51],
-    [255, 0, 0], [178, 0, 76], [0, 153, 76], [0, 255, 255], [76, 76, 204], [102, 0, 153],
-    [0, 204, 0]], np.uint8)
-
-
-def colorize_labels(labels: np.ndarray) -> np.ndarray:
-  """[..., H, W] integer classes to [..., H, W, 3] uint8 colours."""
-  return LABEL_PALETTE[np.asarray(labels)]
 
 
 def to_uint8(images: np.ndarray, low: float = 0.0, high: float = 1.0) -> np.ndarray:

@@ -1,7 +1,7 @@
 """tfds builders (array_record, readable without TensorFlow); importing this package registers them.
 
 - `synthetic_portraits`: rendered from the synthetic portrait world, one record per seed.
-- `portrait_folder`: real images + EG3D camera labels + per-image face-model coefficients.
+- `portrait_folder`: real images + EG3D cameras + per-image face-model coefficients.
 - `coefficient_sets`: coefficient vectors alone (for the control-space VAEs).
 
 The library reads what these write with `faceshop_jax.data` and never imports this package.

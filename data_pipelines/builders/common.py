@@ -1,6 +1,6 @@
 """What the portrait builders share: the record features, coefficient files and a stable split.
 
-Records (DESIGN §7): `image` uint8 [H, W, 3] · `camera` float32 [25] (EG3D label) · `coeffs`
+Records (DESIGN §7): `image` uint8 [H, W, 3] · `camera` float32 [25] (EG3D layout) · `coeffs`
 float32 [D] in the face model's layout · optional `landmarks` float32 [68, 2] (pixels) · optional
 `parsing` uint8 [H, W] (19 classes). Everything is written as array_record so that it can be read
 without TensorFlow (`as_data_source` + grain); images therefore go in as PIL images, never arrays
@@ -14,9 +14,10 @@ import numpy as np
 from PIL import Image
 import tensorflow_datasets as tfds
 
+from faceshop_jax import classes
+
 CAMERA_DIM = 25
 NUM_LANDMARKS = 68
-NUM_CLASSES = 19
 # Deep3DFaceRecon's .mat keys, in the order of the coefficient layout (id|exp|tex|angle|gamma|trans).
 DEEP3D_KEYS = ('id', 'exp', 'tex', 'angle', 'gamma', 'trans')
 COEFFICIENT_SUFFIXES = ('.npy', '.npz', '.mat')
@@ -69,7 +70,7 @@ def portrait_example(image: np.ndarray, camera: np.ndarray, coeffs: np.ndarray,
 
   Args:
     image: uint8 [H, W, 3].
-    camera: [25] EG3D label.
+    camera: [25] (EG3D layout).
     coeffs: [D] coefficients.
     landmarks: optional [68, 2] pixel coordinates.
     parsing: optional uint8 [H, W] class map.
@@ -95,9 +96,10 @@ def portrait_example(image: np.ndarray, camera: np.ndarray, coeffs: np.ndarray,
     example['landmarks'] = landmarks
   if parsing is not None:
     parsing = np.asarray(parsing)
-    if parsing.shape != image.shape[:2] or parsing.max(initial=0) >= NUM_CLASSES:
-      raise ValueError(f'parsing must be [H, W] = {image.shape[:2]} with classes < {NUM_CLASSES}, '
-                       f'got {parsing.shape} with max {parsing.max(initial=0)}.')
+    if parsing.shape != image.shape[:2] or parsing.max(initial=0) >= classes.NUM_CLASSES:
+      raise ValueError(f'parsing must be [H, W] = {image.shape[:2]} with classes < '
+                       f'{classes.NUM_CLASSES}, got {parsing.shape} with max '
+                       f'{parsing.max(initial=0)}.')
     example['parsing'] = parsing.astype(np.uint8)
   return example
 

@@ -10,7 +10,7 @@ Expected layout (FFHQ as EG3D ships it; subfolders optional):
                                        FOLDER/landmarks.json {"00000/img00000000.png": [[x, y], ...]})
   FOLDER/00000/img00000000_parsing.png parsing map [H, W], classes 0..18 (with_parsing)
 
-Images that lack a camera label, coefficients or an asked-for landmark/parsing file are skipped and
+Images that lack a camera, coefficients or an asked-for landmark/parsing file are skipped and
 listed (a warning, and `info.metadata['skipped']` of the built dataset): never misaligned.
 
   config = PortraitFolderConfig(name='ffhq128', folder='/data/ffhq', resolution=128)
@@ -62,7 +62,7 @@ class PortraitFiles:
   Attributes:
     key: the image path relative to the folder, '/'-separated (the name in dataset.json).
     image: image file.
-    camera: [25] label.
+    camera: [25] (EG3D layout).
     coeffs: coefficient file.
     landmarks: [68, 2] from landmarks.json, a NAME_lm68.npy path, or None when not asked for.
     parsing: parsing file, or None when not asked for.
@@ -77,7 +77,7 @@ class PortraitFiles:
 
 def scan_folder(folder: str, *, with_landmarks: bool = False,
                 with_parsing: bool = False) -> tuple[list[PortraitFiles], dict[str, str]]:
-  """Matches every image in `folder` with its label, coefficients and the asked-for extras.
+  """Matches every image in `folder` with its camera, coefficients and the asked-for extras.
 
   Returns:
     (usable portraits sorted by key, {key: why it was skipped} for the others).
@@ -85,9 +85,9 @@ def scan_folder(folder: str, *, with_landmarks: bool = False,
   Raises:
     ValueError: if no image is usable, naming the folder, what was expected and why images failed.
   """
-  labels = _read_json(os.path.join(folder, LABELS_FILE), 'labels')
-  no_label = f'camera label in {LABELS_FILE}' if labels is not None else f'{LABELS_FILE} (no labels)'
-  labels = {name: np.asarray(label, np.float32) for name, label in (labels or [])}
+  cameras = _read_json(os.path.join(folder, LABELS_FILE), 'labels')
+  no_camera = f'camera in {LABELS_FILE}' if cameras is not None else f'{LABELS_FILE} (no labels)'
+  cameras = {name: np.asarray(camera, np.float32) for name, camera in (cameras or [])}
   landmarks_json = _read_json(os.path.join(folder, LANDMARKS_FILE)) if with_landmarks else None
   portraits, skipped = [], {}
   for key in _image_keys(folder):
@@ -103,7 +103,7 @@ def scan_folder(folder: str, *, with_landmarks: bool = False,
     if with_parsing and os.path.exists(stem + PARSING_SUFFIX):
       parsing = stem + PARSING_SUFFIX
     missing = [what for what, absent in (
-        (no_label, key not in labels),
+        (no_camera, key not in cameras),
         ('coefficients (' + '/'.join(common.COEFFICIENT_SUFFIXES) + ')', coeffs is None),
         (f'landmarks ({LANDMARKS_SUFFIX} or {LANDMARKS_FILE})', with_landmarks and landmarks is None),
         (f'parsing ({PARSING_SUFFIX})', with_parsing and parsing is None),
@@ -111,9 +111,9 @@ def scan_folder(folder: str, *, with_landmarks: bool = False,
     if missing:
       skipped[key] = 'no ' + ', no '.join(missing)
     else:
-      portraits.append(PortraitFiles(key, image, labels[key], coeffs, landmarks, parsing))
+      portraits.append(PortraitFiles(key, image, cameras[key], coeffs, landmarks, parsing))
   if not portraits:
-    expected = (f'images ({"/".join(IMAGE_SUFFIXES)}, subfolders allowed), each with a camera label '
+    expected = (f'images ({"/".join(IMAGE_SUFFIXES)}, subfolders allowed), each with a camera '
                 f'in {LABELS_FILE} ({{"labels": [[name, [25 floats]], ...]}}) and a coefficient '
                 f'file NAME.npy/.npz/.mat beside it')
     if with_landmarks:
@@ -150,7 +150,7 @@ def _list_skipped(skipped: dict[str, str]) -> str:
 
 
 class PortraitFolder(common.ArrayRecordBuilder):
-  """Real portraits with EG3D camera labels and per-image face-model coefficients.
+  """Real portraits with EG3D cameras and per-image face-model coefficients.
 
   No named configs: every dataset is a folder of its own, `config=PortraitFolderConfig(...)`.
   """

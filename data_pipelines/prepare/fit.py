@@ -14,7 +14,7 @@ Two stages, each one jitted loop, batched over photos:
      priors on δ and γ. The geometry is fixed, so the mesh is rasterized once; visibility does not
      depend on δ or γ, and each step only re-shades and re-interpolates.
 Fitting appearance photometrically but not pose is deliberate: the embedded model's albedo is
-synthetic, and letting its mismatch with real skin pull on the pose would bias the camera labels,
+synthetic, and letting its mismatch with real skin pull on the pose would bias the cameras,
 which matter more for the GAN than the texture coefficients.
 """
 import functools
@@ -82,7 +82,7 @@ def expression_bounds(model: face_model.FaceModel) -> tuple[float, float]:
 
 
 def portrait_camera() -> jax.Array:
-  """The default frontal portrait camera label [25] (labels are normalised: any image size)."""
+  """The default frontal portrait camera [25] (its intrinsics are normalised: any image size)."""
   return geometry.camera_from_yaw_pitch(0.0, 0.0)
 
 

@@ -1,4 +1,4 @@
-"""Prepares real photos for training (paper §5.2): detect, fit, re-place, align, label.
+"""Prepares real photos for training (paper §5.2): detect, fit, re-place, align, pose the camera.
 
     python -m data_pipelines.prepare --images DIR --out DIR [--size 512]
 
@@ -14,8 +14,8 @@ IMAGES/sub/NAME.ext:
   OUT/sub/NAME.png        the aligned image, size² RGB
   OUT/sub/NAME_lm68.npy   its 68 landmarks [68, 2] float32, pixels (centres at half-integers)
   OUT/sub/NAME.npy        coefficients [D] float32 in the face model's layout, translation zero.
-                          The angle is kept (it is the pose the camera label encodes): render
-                          with the angle zeroed under the label, or as is under the frontal camera.
+                          The angle is kept (it is the pose the camera encodes): render with
+                          the angle zeroed under that camera, or as is under the frontal camera.
   OUT/dataset.json        {"labels": [["sub/NAME.png", [25 floats]], ...]} (EG3D)
   OUT/report.json         what was prepared, reused and skipped (with reasons), and fit errors.
 
@@ -77,7 +77,7 @@ class Prepared:
     image: [size, size, 3] uint8.
     landmarks: [68, 2] float32 pixels of the aligned image.
     coeffs: [D] float32, translation zero.
-    camera: [25] float32 EG3D label.
+    camera: [25] float32 (EG3D layout).
     fit_error: the fit's landmark NME.
   """
   image: np.ndarray
@@ -150,12 +150,12 @@ def prepare_photo(model: face_model.FaceModel, photo: np.ndarray, size: int,
       image=align.warp(photo, to_output, size),
       landmarks=align.transform_points(to_output, landmarks).astype(np.float32),
       coeffs=np.asarray(coeffs, np.float32),
-      camera=camera_label(model, coeffs),
+      camera=pose_camera(model, coeffs),
       fit_error=fit_error)
 
 
-def camera_label(model: face_model.FaceModel, coeffs) -> np.ndarray:
-  """The EG3D label [25] of a prepared portrait: its head rotation as the camera."""
+def pose_camera(model: face_model.FaceModel, coeffs) -> np.ndarray:
+  """The camera [25] of a prepared portrait: its head rotation as the camera."""
   angle = model.split_coeffs(jnp.asarray(coeffs)).angle
   return np.asarray(geometry.camera_from_head_pose(angle, jnp.zeros(3)), np.float32)
 
@@ -204,7 +204,7 @@ def _reusable_camera(model: face_model.FaceModel, out: str, name: str) -> np.nda
   if not all(os.path.exists(p) for p in paths):
     return None
   coeffs = np.load(paths[2])
-  return camera_label(model, coeffs) if coeffs.shape == (model.n_coeffs,) else None
+  return pose_camera(model, coeffs) if coeffs.shape == (model.n_coeffs,) else None
 
 
 def find_photos(images: str, exclude: str) -> list[str]:
@@ -234,7 +234,7 @@ def run(images: str, out: str, size: int = 512, model: face_model.FaceModel | No
   model = model or face_model.load_embedded()
   os.makedirs(out, exist_ok=True)
   _remove_stale_temporaries(out)
-  labels, prepared, reused, skipped, fit_errors, names = {}, [], [], [], {}, set()
+  cameras, prepared, reused, skipped, fit_errors, names = {}, [], [], [], {}, set()
   for file in find_photos(images, exclude=out):
     name = os.path.splitext(file)[0]
     try:
@@ -250,14 +250,14 @@ def run(images: str, out: str, size: int = 512, model: face_model.FaceModel | No
         write_record(out, name, record)
         camera, fit_errors[file] = record.camera, round(record.fit_error, 4)
         prepared.append(file)
-      labels[name + '.png'] = [float(v) for v in camera]
+      cameras[name + '.png'] = [float(v) for v in camera]
     except Exception as e:  # pylint: disable=broad-except  (one bad photo must not stop the run)
       skip = e if isinstance(e, Skip) else Skip('error', ''.join(
           traceback.format_exception_only(type(e), e)).strip())
       if skip.reason != 'name collision':
         _remove_record(out, name)
       skipped.append({'file': file, 'reason': skip.reason, 'detail': skip.detail})
-  _write_json(os.path.join(out, LABELS_FILE), {'labels': sorted(labels.items())})
+  _write_json(os.path.join(out, LABELS_FILE), {'labels': sorted(cameras.items())})
   report = {'images': images, 'size': size, 'face_model': model.name, 'prepared': prepared,
             'reused': reused, 'skipped': skipped, 'fit_error': fit_errors}
   _write_json(os.path.join(out, REPORT_FILE), report)

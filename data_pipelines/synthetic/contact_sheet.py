@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 
+from faceshop_jax import classes
 from faceshop_jax.world import portraits
 from faceshop_jax import visualize
 
@@ -20,7 +21,7 @@ def contact_sheet(seeds, resolution: int, columns: int) -> np.ndarray:
     draw = ImageDraw.Draw(picture)
     for x, y in record['landmarks']:
       draw.point((float(x), float(y)), fill=(0, 255, 0))
-    cells.append(np.concatenate([np.asarray(picture), visualize.colorize_labels(record['parsing'])],
+    cells.append(np.concatenate([np.asarray(picture), classes.colorize(record['parsing'])],
                                 axis=1))
   rows = -(-len(cells) // columns)
   cells += [np.full_like(cells[0], 255)] * (rows * columns - len(cells))

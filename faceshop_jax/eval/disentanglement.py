@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from faceshop_jax import classes
 from faceshop_jax import face_model
 from faceshop_jax import geometry
 from faceshop_jax import models
@@ -292,7 +293,7 @@ def expression_edit_errors(config, generator_variables, sources: int, seed: int 
               'blended': blended_sample(generator_variables, z_edited, z_source, camera)['image'],
               'chance': sample(generator_variables, z_other, camera)['image']}
     size = source['image'].shape[1:3]
-    face = jnp.maximum(*(losses.class_probability(out['semantics'], face_model.FACE_CLASSES, size)
+    face = jnp.maximum(*(losses.class_probability(out['semantics'], classes.FACE, size)
                          for out in (source, whole)))
     for name, image in images.items():
       totals[name] += n * float(nonface_error(source['image'], image, face))

@@ -6,14 +6,11 @@ from faceshop_jax.face_model.loaders import load_embedded
 from faceshop_jax.face_model.loaders import load_npz
 from faceshop_jax.face_model.loaders import save_npz
 from faceshop_jax.face_model.model import albedo
-from faceshop_jax.face_model.model import CLASS_NAMES
 from faceshop_jax.face_model.model import Coefficients
-from faceshop_jax.face_model.model import FACE_CLASSES
 from faceshop_jax.face_model.model import FaceModel
 from faceshop_jax.face_model.model import five_points
 from faceshop_jax.face_model.model import LANDMARK_MIRROR
 from faceshop_jax.face_model.model import landmarks
-from faceshop_jax.face_model.model import NUM_CLASSES
 from faceshop_jax.face_model.model import pose
 from faceshop_jax.face_model.model import shape
 from faceshop_jax.face_model.model import vertex_normals

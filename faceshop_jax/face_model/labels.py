@@ -3,7 +3,7 @@
 The frontal (x, y) projection of the mean shape is cut into the regions the landmarks outline:
 eyes (36–41, 42–47), brows (a band around 17–21, 22–26), nose (bridge 27 to nostrils 31–35),
 lips (outer 48–59 less inner 60–67, split at the mouth corners) and the mouth interior (60–67).
-Everything else is skin. Classes are those of model.CLASS_NAMES.
+Everything else is skin. Classes are those of faceshop_jax.classes.
 
 `face_region` marks the face proper (paper §4.3.1's B, Eq. 24's face part): face-class vertices
 inside the outline of the jaw (0–16) closed by a forehead arc at the hairline, in front of the
@@ -13,9 +13,7 @@ portrait shows hair or neck.
 import jax.numpy as jnp
 import numpy as np
 
-from faceshop_jax.face_model import model as model_lib
-
-SKIN, L_BROW, R_BROW, L_EYE, R_EYE, NOSE, MOUTH, U_LIP, L_LIP = 1, 2, 3, 4, 5, 10, 11, 12, 13
+from faceshop_jax import classes
 
 _UPPER_LIP = (48, 49, 50, 51, 52, 53, 54, 64, 63, 62, 61, 60)
 _LOWER_LIP = (54, 55, 56, 57, 58, 59, 48, 60, 67, 66, 65, 64)
@@ -57,7 +55,7 @@ def face_region(vertices, landmarks68, vertex_labels):
   outline = jnp.concatenate([jaw, forehead])
   front = vertices[:, 2] > jnp.minimum(lmk[0, 2], lmk[16, 2])
   inside = points_in_polygon(vertices[:, :2], outline)
-  return inside & front & jnp.isin(vertex_labels, jnp.asarray(model_lib.FACE_CLASSES))
+  return inside & front & jnp.isin(vertex_labels, jnp.asarray(classes.FACE))
 
 
 def _band(polyline: np.ndarray, half_width: float) -> np.ndarray:
@@ -80,16 +78,16 @@ def labels_from_landmarks(vertices: np.ndarray, landmarks68: np.ndarray) -> np.n
       [lmk[35] - 0.3 * nostril_width * left],
       [lmk[27] - 0.25 * nostril_width * left]])
   regions = [  # later regions overwrite earlier ones
-      (NOSE, nose),
-      (R_BROW, _band(lmk[17:22], 0.15 * eye_width)),
-      (L_BROW, _band(lmk[22:27], 0.15 * eye_width)),
-      (R_EYE, lmk[36:42]),
-      (L_EYE, lmk[42:48]),
-      (U_LIP, lmk[list(_UPPER_LIP)]),
-      (L_LIP, lmk[list(_LOWER_LIP)]),
-      (MOUTH, lmk[list(_INNER_MOUTH)]),
+      (classes.NOSE, nose),
+      (classes.R_BROW, _band(lmk[17:22], 0.15 * eye_width)),
+      (classes.L_BROW, _band(lmk[22:27], 0.15 * eye_width)),
+      (classes.R_EYE, lmk[36:42]),
+      (classes.L_EYE, lmk[42:48]),
+      (classes.U_LIP, lmk[list(_UPPER_LIP)]),
+      (classes.L_LIP, lmk[list(_LOWER_LIP)]),
+      (classes.MOUTH, lmk[list(_INNER_MOUTH)]),
   ]
-  labels = np.full(len(vertices), SKIN, np.uint8)
+  labels = np.full(len(vertices), classes.SKIN, np.uint8)
   # Only the front of the face: ignore vertices well behind the eyes (the cheeks' far sides).
   front = vertices[:, 2] > vertices[landmarks68[[36, 45]], 2].min() - 2 * eye_width
   for label, polygon in regions:

@@ -18,12 +18,6 @@ from faceshop_jax.geometry import rotation as rotation_lib
 
 N_ANGLE, N_GAMMA, N_TRANSLATION = 3, 27, 3
 
-# Semantic classes of CelebAMask-HQ / BiSeNet face parsing (19; "l_" is the subject's left, +x).
-CLASS_NAMES = ('background', 'skin', 'l_brow', 'r_brow', 'l_eye', 'r_eye', 'eye_g', 'l_ear', 'r_ear',
-               'ear_r', 'nose', 'mouth', 'u_lip', 'l_lip', 'neck', 'neck_l', 'cloth', 'hair', 'hat')
-NUM_CLASSES = len(CLASS_NAMES)
-# The face region of volume blending (paper Eq. 24): skin, brows, eyes, nose, mouth, lips.
-FACE_CLASSES = (1, 2, 3, 4, 5, 10, 11, 12, 13)
 # The iBUG-68 index of each landmark's left/right mirror image (midline points map to themselves).
 LANDMARK_MIRROR = (16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 26, 25, 24, 23, 22, 21,
                    20, 19, 18, 17, 27, 28, 29, 30, 35, 34, 33, 32, 31, 45, 44, 43, 42, 47, 46, 39, 38,
@@ -53,7 +47,7 @@ class FaceModel:
     tex_basis: [N, 3, n_tex] albedo basis.
     triangles: [T, 3] int32 vertex indices; (v1 − v0) × (v2 − v0) points out of the surface.
     landmarks68: [68] int32 vertex indices of the iBUG 68 points (0-based iBUG order).
-    vertex_labels: [N] int32 semantic class of each vertex (CLASS_NAMES).
+    vertex_labels: [N] int32 semantic class of each vertex (faceshop_jax.classes).
     expression_names: names of the expression units (e.g. ARKit's 'jawOpen'), or () if unnamed.
     name: where the model came from.
   """

@@ -149,7 +149,7 @@ def sample_illumination(key, n: int, config: PriorConfig = PriorConfig()):
 
 
 def sample_camera(key, n: int, config: PriorConfig = PriorConfig()):
-  """Yaw [n], pitch [n] (radians) and camera labels [n, 25] on the default portrait sphere."""
+  """Yaw [n], pitch [n] (radians) and cameras [n, 25] on the default portrait sphere."""
   key_yaw, key_pitch = jax.random.split(key)
   yaw = jnp.clip(config.yaw_std * jax.random.normal(key_yaw, (n,)), -config.max_yaw, config.max_yaw)
   pitch = jnp.clip(config.pitch_mean + config.pitch_std * jax.random.normal(key_pitch, (n,)),
@@ -180,7 +180,7 @@ def with_identity(model: model_lib.FaceModel, coeffs: jnp.ndarray,
 
 
 def sample_controls(key, model: model_lib.FaceModel, n: int, config: PriorConfig = PriorConfig()):
-  """Full coefficient vectors [n, D] (canonical pose) and camera labels [n, 25]."""
+  """Full coefficient vectors [n, D] (canonical pose) and cameras [n, 25]."""
   key_id, key_exp, key_light, key_cam = jax.random.split(key, 4)
   alpha, delta, _ = sample_identity(key_id, model, n, config)
   beta = sample_expression(key_exp, model, n, config)

@@ -1,4 +1,4 @@
-"""`render_face`: the 3DMM face rendered by the JAX rasterizer under an EG3D camera label.
+"""`render_face`: the 3DMM face rendered by the JAX rasterizer under an EG3D camera.
 
 This is the guidance image R of imitative learning (paper §4.3.1), its face mask B, its parsing map
 and its projected landmarks, all from one camera shared with the volume renderer.
@@ -23,7 +23,7 @@ class MeshRender:
     image: [B, H, W, C] interpolated vertex colours (not clipped, so gradients stay); zero off the mesh.
     mask: [B, H, W] float, 1 where the mesh covers the pixel (B of the paper).
     depth: [B, H, W] camera z of the visible surface, 0 off the mesh.
-    labels: [B, H, W] int32 semantic class (face_model.CLASS_NAMES), 0 (background) off the mesh.
+    labels: [B, H, W] int32 semantic class (faceshop_jax.classes), 0 (background) off the mesh.
     fragments: the rasterizer's output, for further interpolation (e.g. image flow).
     screen_xy: [B, N, 2] and vertex_depth [B, N]: the projected vertices.
   """
@@ -61,12 +61,12 @@ def render_mesh(vertices: jax.Array, colours: jax.Array, vertex_labels: jax.Arra
     vertex_labels: [N] int semantic class per vertex; a pixel takes the label of its triangle's
       nearest vertex (largest barycentric weight).
     triangles: [T, 3] int32.
-    camera: [B, 25] EG3D camera labels (or [25], shared).
+    camera: [B, 25] EG3D cameras (or [25], shared).
     size: image size, an int (square) or (height, width); static.
   """
   height, width = (size, size) if isinstance(size, int) else size
   chex.assert_rank(vertices, 3)
-  camera = jnp.broadcast_to(camera, (vertices.shape[0], geometry.LABEL_SIZE))
+  camera = jnp.broadcast_to(camera, (vertices.shape[0], geometry.CAMERA_SIZE))
   screen_xy, depth = geometry.project_points(vertices, camera, height, width)
   fragments = raster.rasterize(screen_xy, depth, triangles, height, width)
   mask = fragments.mask
@@ -102,7 +102,7 @@ def render_face(model: model_lib.FaceModel, coeffs: jax.Array, camera: jax.Array
   Args:
     model: the face model.
     coeffs: [B, D] coefficients in the model's layout.
-    camera: [B, 25] EG3D camera labels (or [25], shared).
+    camera: [B, 25] EG3D cameras (or [25], shared).
     size: image size, an int (square) or (height, width); static.
 
   Returns:

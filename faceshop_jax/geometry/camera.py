@@ -1,10 +1,11 @@
-"""Cameras as EG3D's 25-float labels, in OpenCV axes.
+"""Cameras as EG3D's 25 floats (EG3D calls them labels), in OpenCV axes.
 
 World: metres, right-handed, +y up, +z out of the face toward the frontal camera, origin at the head
-centre. A camera label is `cam2world.reshape(16) ++ intrinsics.reshape(9)`, where cam2world maps
-camera coordinates (x right, y down, z forward: OpenCV) to world coordinates and the intrinsics are
-normalised by the image size (focal 4.531 means 4.531 image widths; principal point (0.5, 0.5) is the
-image centre). Both the mesh rasterizer and the volume renderer read this one label.
+centre. A camera is 25 floats (CAMERA_SIZE): cam2world 4×4 flattened + intrinsics 3×3 flattened,
+`cam2world.reshape(16) ++ intrinsics.reshape(9)`, where cam2world maps camera coordinates (x right,
+y down, z forward: OpenCV) to world coordinates and the intrinsics are normalised by the image size
+(focal 4.531 means 4.531 image widths; principal point (0.5, 0.5) is the image centre). Both the
+mesh rasterizer and the volume renderer read this one camera.
 
 Yaw and pitch place a look-at camera on a sphere about the target:
   position = target + radius · (cos(pitch) sin(yaw), sin(pitch), cos(pitch) cos(yaw)),
@@ -26,7 +27,7 @@ DEFAULT_RADIUS = 1.0
 RAY_NEAR = 0.88
 RAY_FAR = 1.12
 BOX_HALF_SIZE = 0.185
-LABEL_SIZE = 25
+CAMERA_SIZE = 25
 
 
 def intrinsics_from_fov(fov_degrees) -> jnp.ndarray:
@@ -42,8 +43,8 @@ def fov_from_intrinsics(intrinsics: jnp.ndarray) -> jnp.ndarray:
   return jnp.rad2deg(2.0 * jnp.arctan(0.5 / intrinsics[..., 0, 0]))
 
 
-def camera_label(cam2world: jnp.ndarray, intrinsics: jnp.ndarray) -> jnp.ndarray:
-  """Packs cam2world [..., 4, 4] and intrinsics [..., 3, 3] into labels [..., 25]."""
+def make_camera(cam2world: jnp.ndarray, intrinsics: jnp.ndarray) -> jnp.ndarray:
+  """Packs cam2world [..., 4, 4] and intrinsics [..., 3, 3] into cameras [..., 25]."""
   chex.assert_shape(cam2world, (..., 4, 4))
   chex.assert_shape(intrinsics, (..., 3, 3))
   batch = jnp.broadcast_shapes(cam2world.shape[:-2], intrinsics.shape[:-2])
@@ -53,14 +54,14 @@ def camera_label(cam2world: jnp.ndarray, intrinsics: jnp.ndarray) -> jnp.ndarray
   ], axis=-1)
 
 
-def split_camera_label(label: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
-  """Unpacks labels [..., 25] into cam2world [..., 4, 4] and intrinsics [..., 3, 3]."""
-  if label.shape[-1] != LABEL_SIZE:
+def split_camera(camera: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """Unpacks cameras [..., 25] into cam2world [..., 4, 4] and intrinsics [..., 3, 3]."""
+  if camera.shape[-1] != CAMERA_SIZE:
     raise ValueError(
-        f'A camera label has {LABEL_SIZE} floats (cam2world 4x4 + intrinsics 3x3, EG3D layout); '
-        f'got shape {label.shape}.')
-  lead = label.shape[:-1]
-  return label[..., :16].reshape(lead + (4, 4)), label[..., 16:].reshape(lead + (3, 3))
+        f'A camera has {CAMERA_SIZE} floats (cam2world 4x4 + intrinsics 3x3, EG3D layout); '
+        f'got shape {camera.shape}.')
+  lead = camera.shape[:-1]
+  return camera[..., :16].reshape(lead + (4, 4)), camera[..., 16:].reshape(lead + (3, 3))
 
 
 def look_at(eye: jnp.ndarray, target: jnp.ndarray, up=(0.0, 1.0, 0.0)) -> jnp.ndarray:
@@ -87,19 +88,19 @@ def camera_position(yaw, pitch, radius=DEFAULT_RADIUS, target=(0.0, 0.0, 0.0)) -
 
 def camera_from_yaw_pitch(yaw, pitch, radius=DEFAULT_RADIUS, fov_degrees=DEFAULT_FOV_DEGREES,
                           target=(0.0, 0.0, 0.0)) -> jnp.ndarray:
-  """Label [..., 25] of a look-at camera at (yaw, pitch) radians; defaults are the portrait camera."""
+  """The look-at camera [..., 25] at (yaw, pitch) radians; defaults are the portrait camera."""
   eye = camera_position(yaw, pitch, radius, target)
   cam2world = look_at(eye, jnp.broadcast_to(jnp.asarray(target, jnp.float32), eye.shape))
-  return camera_label(cam2world, intrinsics_from_fov(jnp.full(eye.shape[:-1], fov_degrees)))
+  return make_camera(cam2world, intrinsics_from_fov(jnp.full(eye.shape[:-1], fov_degrees)))
 
 
-def yaw_pitch_from_camera(label: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
-  """(yaw, pitch) radians [...] of a camera label: the inverse of camera_from_yaw_pitch.
+def yaw_pitch_from_camera(camera: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """(yaw, pitch) radians [...] of a camera: the inverse of camera_from_yaw_pitch.
 
   Read from the optical axis, so it holds for any target; for a look-at camera it is the direction
   from the target to the camera.
   """
-  cam2world, _ = split_camera_label(label)
+  cam2world, _ = split_camera(camera)
   back = -cam2world[..., :3, 2]
   yaw = jnp.arctan2(back[..., 0], back[..., 2])
   pitch = jnp.arcsin(jnp.clip(back[..., 1], -1.0, 1.0))
@@ -112,7 +113,7 @@ def camera_from_head_pose(angles: jnp.ndarray, translation: jnp.ndarray,
 
   Deep3DFaceRecon poses the head, p' = R p + t, in front of a fixed frontal camera. The same image
   comes from the unposed (canonical) head seen by cam2world = M⁻¹ · C, with M = [R t; 0 1] and C the
-  frontal camera: this is how head pose becomes a camera label.
+  frontal camera: this is how head pose becomes a camera.
 
   Args:
     angles: [..., 3] Euler angles (x, y, z) radians, R = Rz·Ry·Rx.
@@ -121,13 +122,13 @@ def camera_from_head_pose(angles: jnp.ndarray, translation: jnp.ndarray,
     fov_degrees: its field of view.
 
   Returns:
-    [..., 25] camera labels.
+    [..., 25] cameras.
   """
   frontal = camera_from_yaw_pitch(0.0, 0.0, radius, fov_degrees)
-  frontal_cam2world, intrinsics = split_camera_label(frontal)
+  frontal_cam2world, intrinsics = split_camera(frontal)
   head = _rigid(rotation_lib.euler_to_matrix(angles), translation)
   cam2world = jnp.linalg.inv(head) @ frontal_cam2world
-  return camera_label(cam2world, jnp.broadcast_to(intrinsics, cam2world.shape[:-2] + (3, 3)))
+  return make_camera(cam2world, jnp.broadcast_to(intrinsics, cam2world.shape[:-2] + (3, 3)))
 
 
 def _normalize(v: jnp.ndarray) -> jnp.ndarray:

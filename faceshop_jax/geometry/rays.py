@@ -19,17 +19,17 @@ def _pixel_scale(height: int, width: int) -> jnp.ndarray:
   return jnp.array([width, height], jnp.float32)
 
 
-def camera_rays(label: jnp.ndarray, height: int, width: int) -> tuple[jnp.ndarray, jnp.ndarray]:
+def camera_rays(camera: jnp.ndarray, height: int, width: int) -> tuple[jnp.ndarray, jnp.ndarray]:
   """Rays through every pixel centre.
 
   Args:
-    label: [..., 25] camera labels.
+    camera: [..., 25] cameras.
     height, width: image size in pixels.
 
   Returns:
     origins [..., H, W, 3] (the camera centre) and unit directions [..., H, W, 3], world frame.
   """
-  cam2world, intrinsics = camera_lib.split_camera_label(label)
+  cam2world, intrinsics = camera_lib.split_camera(camera)
   uv = pixel_centers(height, width) / _pixel_scale(height, width)
   uv1 = jnp.concatenate([uv, jnp.ones_like(uv[..., :1])], axis=-1)  # [H, W, 3]
   inv_k = jnp.linalg.inv(intrinsics)[..., None, None, :, :]  # [..., 1, 1, 3, 3]
@@ -46,20 +46,20 @@ def world_to_camera(points: jnp.ndarray, cam2world: jnp.ndarray) -> jnp.ndarray:
   return jnp.einsum('...ji,...nj->...ni', rotation, points - origin)
 
 
-def project_points(points: jnp.ndarray, label: jnp.ndarray, height: int,
+def project_points(points: jnp.ndarray, camera: jnp.ndarray, height: int,
                    width: int) -> tuple[jnp.ndarray, jnp.ndarray]:
   """Projects world points to pixels.
 
   Args:
     points: [..., N, 3] world coordinates.
-    label: [..., 25] camera labels (broadcast against points' batch).
+    camera: [..., 25] cameras (broadcast against points' batch).
     height, width: image size in pixels.
 
   Returns:
     screen_xy [..., N, 2] pixel coordinates (pixel centres at half-integers) and depth [..., N],
     the camera-space z (positive in front of the camera).
   """
-  cam2world, intrinsics = camera_lib.split_camera_label(label)
+  cam2world, intrinsics = camera_lib.split_camera(camera)
   p_cam = world_to_camera(points, cam2world)
   depth = p_cam[..., 2]
   uvw = jnp.einsum('...ij,...nj->...ni', intrinsics, p_cam)

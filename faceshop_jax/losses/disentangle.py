@@ -27,13 +27,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from faceshop_jax import classes
 from faceshop_jax import raster
 from faceshop_jax.analysis import vgg
-from faceshop_jax.face_model import model as face_model_lib
 from faceshop_jax.face_model import render as render_lib
 from faceshop_jax.losses import imitative
 
-LIP_CLASSES = tuple(face_model_lib.CLASS_NAMES.index(name) for name in ('u_lip', 'l_lip'))
 # Eq. 21's "layers 1-2": the VGG16 taps relu1_2 and relu2_2.
 LIP_STYLE_TAPS = vgg.TAP_NAMES[:2]
 LIP_STYLE_VGG = vgg.VGG16Features(stages=len(LIP_STYLE_TAPS))
@@ -51,20 +50,20 @@ def resize_mask(mask: jnp.ndarray, size: tuple[int, int]) -> jnp.ndarray:
   return jax.image.resize(mask, (mask.shape[0], *size), 'linear', antialias=True)
 
 
-def class_probability(semantics: jnp.ndarray, classes: Sequence[int],
+def class_probability(semantics: jnp.ndarray, class_ids: Sequence[int],
                       size: tuple[int, int] | None = None) -> jnp.ndarray:
   """The rendered mass of some semantic classes, e.g. the lip mask S_lip of Eq. 21.
 
   Args:
     semantics: float32[B, h, w, K] rendered class masses (they sum to the pixel's alpha).
-    classes: indices into face_model.CLASS_NAMES (FACE_CLASSES, LIP_CLASSES, ...).
+    class_ids: indices into classes.NAMES (classes.FACE, classes.LIPS, ...).
     size: (H, W) to resize to (the image's, when it is super-resolved); None keeps (h, w).
 
   Returns:
     float32[B, H, W] in [0, 1].
   """
   chex.assert_rank(semantics, 4)
-  mass = semantics[..., jnp.asarray(classes)].sum(axis=-1)
+  mass = semantics[..., jnp.asarray(class_ids)].sum(axis=-1)
   return mass if size is None else resize_mask(mass, size)
 
 
@@ -75,7 +74,7 @@ def nonface_probability(semantics: jnp.ndarray,
   Taken as the complement of the face rather than the mass of the non-face classes so that
   transparent pixels (alpha < 1, whose classes sum to less than 1) count as background.
   """
-  return 1.0 - class_probability(semantics, face_model_lib.FACE_CLASSES, size)
+  return 1.0 - class_probability(semantics, classes.FACE, size)
 
 
 def nonface_consistency_loss(image_edit: jnp.ndarray, image: jnp.ndarray, nonface_edit: jnp.ndarray,
@@ -130,7 +129,7 @@ def expression_flow(render_edit: render_lib.FaceRender, render: render_lib.FaceR
     render: R, the same camera and size, the original coefficients.
     triangles: int32[T, 3] the face model's topology (model.triangles).
     face_weight: float32[B, H, W] in I^β's frame: the face mass of I^β's rendered semantics,
-      `class_probability(semantics_edit, face_model.FACE_CLASSES, (H, W))`.
+      `class_probability(semantics_edit, classes.FACE, (H, W))`.
 
   Returns:
     float32[B, H, W, 2] (dx, dy) in pixels.

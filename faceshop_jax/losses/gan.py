@@ -95,7 +95,7 @@ def r1_penalty(d_apply: Callable[..., jnp.ndarray], d_params: Any, real_images: 
     d_apply: (d_params, images, camera) -> logits [B] or [B, 1].
     d_params: D's variables; the penalty is differentiable w.r.t. them (double backprop).
     real_images: [B, H, W, C] array or a pytree (dict) of such arrays with the same B.
-    camera: [B, 25] conditioning labels.
+    camera: [B, 25] conditioning cameras.
 
   Returns:
     scalar penalty.
@@ -212,13 +212,13 @@ def swap_conditioning(key: jax.Array, camera: jnp.ndarray, probability: Scalar) 
 
   Args:
     key: PRNG key of the per-sample coin flips.
-    camera: [B, 25] camera labels.
+    camera: [B, 25] cameras.
     probability: scalar swap probability in [0, 1] (may be traced).
 
   Returns:
     [B, 25] conditioning cameras.
   """
-  chex.assert_shape(camera, (None, camera_lib.LABEL_SIZE))
+  chex.assert_shape(camera, (None, camera_lib.CAMERA_SIZE))
   swap = jax.random.bernoulli(key, probability, (camera.shape[0], 1))
   return jnp.where(swap, jnp.roll(camera, 1, axis=0), camera)
 

@@ -17,6 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from faceshop_jax import classes
 from faceshop_jax import geometry
 from faceshop_jax import nerf
 from faceshop_jax import stylegan
@@ -65,7 +66,7 @@ class TriPlaneGenerator(nn.Module):
   sr_variant: str = 'eg3d'
   sr_channels: tuple[int, int] = (128, 64)
   fused_modconv: bool = False
-  num_classes: int = 19
+  num_classes: int = classes.NUM_CLASSES
   ray_near: float = geometry.RAY_NEAR
   ray_far: float = geometry.RAY_FAR
   box_half_size: float = geometry.BOX_HALF_SIZE
@@ -79,7 +80,7 @@ class TriPlaneGenerator(nn.Module):
         channel_base=self.channel_base, channel_max=self.channel_max,
         fused_modconv=self.fused_modconv)
     self.mapping = stylegan.MappingNetwork(
-        z_dim=self.z_dim, c_dim=geometry.LABEL_SIZE, w_dim=self.w_dim,
+        z_dim=self.z_dim, c_dim=geometry.CAMERA_SIZE, w_dim=self.w_dim,
         num_ws=self.synthesis.num_ws, num_layers=self.mapping_layers)
     self.decoder = nerf.TriplaneDecoder(num_features=self.plane_channels,
                                         num_classes=self.num_classes,

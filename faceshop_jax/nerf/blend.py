@@ -1,21 +1,21 @@
 """Volume blending (paper §4.4, Eq. 24): an edited field inside the face, the original outside.
 
 Per sample, c̃ = w·c' + (1 − w)·c and σ̃ = w·σ' + (1 − w)·σ, where the primed field is the edited
-one and w is the probability of the face classes (face_model.FACE_CLASSES: skin, brows, eyes, nose,
+one and w is the probability of the face classes (classes.FACE: skin, brows, eyes, nose,
 mouth, lips) in a semantic field. The semantic distributions are mixed the same way and returned as
 log-probabilities, which are valid logits for the renderer's softmax.
 """
 import jax
 import jax.numpy as jnp
 
-from faceshop_jax.face_model import model as face_model_lib
+from faceshop_jax import classes
 from faceshop_jax.nerf import volume
 
 WEIGHT_SOURCES = ('edited', 'original', 'union')
 
 
 def face_probability(semantic_logits: jnp.ndarray,
-                     face_classes=face_model_lib.FACE_CLASSES) -> jnp.ndarray:
+                     face_classes=classes.FACE) -> jnp.ndarray:
   """[..., K] logits -> [...] total probability of the face classes."""
   return jax.nn.softmax(semantic_logits, axis=-1)[..., jnp.asarray(face_classes)].sum(axis=-1)
 
@@ -41,7 +41,7 @@ def blend_fields(edited, original, face_weight: jnp.ndarray):
 
 
 def blended_field(edited_fn: volume.FieldFn, original_fn: volume.FieldFn,
-                  weight_source: str = 'union', face_classes=face_model_lib.FACE_CLASSES):
+                  weight_source: str = 'union', face_classes=classes.FACE):
   """The FieldFn of the blend of two fields.
 
   Args:

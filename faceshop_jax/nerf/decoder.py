@@ -11,6 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from faceshop_jax import classes
 from faceshop_jax.stylegan import layers
 
 
@@ -20,7 +21,7 @@ class TriplaneDecoder(nn.Module):
   Attributes:
     hidden: width of the shared layer (64).
     num_features: rendered feature channels (32; channels 0..2 are RGB).
-    num_classes: semantic classes K (19, CelebAMask-HQ).
+    num_classes: semantic classes K (19, CelebAMask-HQ: faceshop_jax.classes).
     lr_mul: learning-rate multiplier of every layer.
     density_shift: added before the density softplus; EG3D uses softplus(x − 1) so that densities
       start small and the volume starts mostly transparent.
@@ -30,7 +31,7 @@ class TriplaneDecoder(nn.Module):
   """
   hidden: int = 64
   num_features: int = 32
-  num_classes: int = 19
+  num_classes: int = classes.NUM_CLASSES
   lr_mul: float = 1.0
   density_shift: float = -1.0
   density_scale: float = 1.0

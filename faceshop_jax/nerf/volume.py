@@ -218,7 +218,7 @@ def render_rays(field_fn: FieldFn, origins: jnp.ndarray, directions: jnp.ndarray
   return _render(field_fn, origins, directions, near, far, coarse_jitter, fine_jitter, pdf_padding)
 
 
-def render_image(field_fn: FieldFn, camera_label: jnp.ndarray, height: int, width: int, near, far,
+def render_image(field_fn: FieldFn, camera: jnp.ndarray, height: int, width: int, near, far,
                  num_coarse: int, num_fine: int, chunk_rays: int,
                  key: Optional[jax.Array] = None,
                  pdf_padding: float = 0.01) -> dict[str, jnp.ndarray]:
@@ -234,7 +234,7 @@ def render_image(field_fn: FieldFn, camera_label: jnp.ndarray, height: int, widt
   Args:
     field_fn: as in render_rays, called on chunks with batch shape [B, chunk_rays]: points
       [B, chunk_rays, S, 3], so that it can read image b's field (e.g. its tri-planes) at index b.
-    camera_label: [B, 25] cameras (geometry.camera convention).
+    camera: [B, 25] cameras (geometry.camera convention).
     height, width: image size in pixels.
     near, far, num_coarse, num_fine, key, pdf_padding: as in render_rays (near, far scalars).
     chunk_rays: rays of each image per chunk; H·W need not be a multiple of it.
@@ -242,9 +242,9 @@ def render_image(field_fn: FieldFn, camera_label: jnp.ndarray, height: int, widt
   Returns:
     features [B, H, W, C], semantics [B, H, W, K], depth [B, H, W], alpha [B, H, W].
   """
-  chex.assert_shape(camera_label, (None, 25))
-  batch, num_rays = camera_label.shape[0], height * width
-  origins, directions = rays_lib.camera_rays(camera_label, height, width)
+  chex.assert_shape(camera, (None, 25))
+  batch, num_rays = camera.shape[0], height * width
+  origins, directions = rays_lib.camera_rays(camera, height, width)
   coarse_jitter, fine_jitter = _draw_jitter(key, (batch, num_rays), num_coarse, num_fine)
   num_chunks = -(-num_rays // chunk_rays)
   pad = num_chunks * chunk_rays - num_rays

@@ -3,7 +3,7 @@
 Both images may first be blurred (EG3D's blur fade, annealed to 0 early in training); the raw image
 is then resized bilinearly to the SR resolution and concatenated after the SR image (6 channels).
 The projection head follows StyleGAN2-ADA's conditional D: logits = Σ(x · cmap) / sqrt(cmap_dim)
-where cmap = mapping(camera label).
+where cmap = mapping(camera).
 """
 import math
 from typing import Optional
@@ -87,12 +87,12 @@ class DiscriminatorBlock(nn.Module):
 
 
 class DualDiscriminator(nn.Module):
-  """(SR image, raw image, camera label) -> logits [B].
+  """(SR image, raw image, camera) -> logits [B].
 
   Attributes:
     resolution: resolution of the SR image (512); blocks run at resolution, ..., 8, then a 4×4
       epilogue.
-    c_dim: camera label size (25; 0 disables conditioning and the projection).
+    c_dim: camera size (25; 0 disables conditioning and the projection).
     img_channels: channels of each image (3).
     channel_base: channels at resolution r are min(channel_base // r, channel_max).
     channel_max: see channel_base.
@@ -126,7 +126,7 @@ class DualDiscriminator(nn.Module):
     Args:
       image: SR (or real) images [B, R, R, img_channels], R = resolution, on [-1, 1].
       image_raw: raw (or real, downsampled) images [B, r, r, img_channels].
-      c: camera labels [B, c_dim] (None when c_dim == 0).
+      c: cameras [B, c_dim] (None when c_dim == 0).
       blur_sigma: blur σ in pixels of each image's own resolution (scalar, may be traced;
         ≤ max_blur_sigma).
 

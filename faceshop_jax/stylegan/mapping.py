@@ -22,7 +22,7 @@ class MappingNetwork(nn.Module):
 
   z is normalised; c is embedded by a Dense layer and normalised; the two are concatenated and
   passed through `num_layers` leaky-ReLU Dense layers with learning-rate multiplier `lr_multiplier`.
-  The discriminator uses it with z_dim=0, num_ws=None, w_avg_beta=None to map camera labels.
+  The discriminator uses it with z_dim=0, num_ws=None, w_avg_beta=None to map cameras.
 
   Attributes:
     z_dim: latent size (0: no latent).

@@ -22,12 +22,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from faceshop_jax import classes
 from faceshop_jax import face_model
 from faceshop_jax.face_model import model as model_lib
 from faceshop_jax.face_model import prior as prior_lib
 from faceshop_jax.world import backgrounds
 
-HAIR, CLOTH = 17, 16
 _HAIR_COLOURS = np.array([[0.05, 0.04, 0.035], [0.16, 0.10, 0.06], [0.35, 0.22, 0.12],
                           [0.45, 0.20, 0.08], [0.75, 0.60, 0.35], [0.62, 0.60, 0.58]], np.float32)
 _CURTAIN_GRID = (24, 8)  # angles around the back × rows down
@@ -76,7 +76,7 @@ def build_scene(model: model_lib.FaceModel) -> PortraitScene:
   neck_y = float(v[:, 1].min())
   centre_z = float((v[:, 2].max() + v[:, 2].min()) / 2)
   # Scalp candidates: skin (and neck, for the nape) above the lowest hairline we ever draw.
-  candidate = np.isin(labels, (1, 14)) & (v[:, 1] > neck_y + 0.06)
+  candidate = np.isin(labels, (classes.SKIN, classes.NECK)) & (v[:, 1] > neck_y + 0.06)
   candidate &= ~((v[:, 1] < brow_y + 0.015) & (v[:, 2] > lmk[36:48, 2].min() - 0.03))  # not the face
   scalp = np.nonzero(candidate)[0]
   local = -np.ones(len(v), np.int64)
@@ -175,8 +175,8 @@ def _scene_topology(model: model_lib.FaceModel, scene: PortraitScene):
   k = _TORSO_GRID[0] * _TORSO_GRID[1]
   triangles = np.concatenate([np.asarray(model.triangles), scene.scalp_triangles + n,
                               scene.curtain_triangles + n + s, scene.torso_triangles + n + s + c])
-  labels = np.concatenate([np.asarray(model.vertex_labels), np.full(s + c, HAIR),
-                           np.full(k, CLOTH)]).astype(np.int32)
+  labels = np.concatenate([np.asarray(model.vertex_labels), np.full(s + c, classes.HAIR),
+                           np.full(k, classes.CLOTH)]).astype(np.int32)
   return jnp.asarray(triangles), jnp.asarray(labels)
 
 
@@ -226,7 +226,7 @@ def render_controls(k_style, k_background, model: model_lib.FaceModel, scene: Po
   mesh = face_model.render_mesh(vertices[None], colours[None], vertex_labels, triangles, camera, big)
   composite = mesh.image[0] + (1 - mesh.mask[0, ..., None]) * backgrounds.background(k_background, big)
   image = composite.reshape(resolution, supersample, resolution, supersample, 3).mean(axis=(1, 3))
-  votes = jax.nn.one_hot(mesh.labels[0], model_lib.NUM_CLASSES).reshape(
+  votes = jax.nn.one_hot(mesh.labels[0], classes.NUM_CLASSES).reshape(
       resolution, supersample, resolution, supersample, -1).sum(axis=(1, 3))
   landmarks = mesh.screen_xy[0, model.landmarks68] / supersample
   return {'image': jnp.clip(image, 0.0, 1.0), 'parsing': jnp.argmax(votes, axis=-1),

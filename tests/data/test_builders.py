@@ -68,10 +68,10 @@ def _deep3d_mat(path, coeffs):
 @pytest.fixture
 def portraits(tmp_path):
   """A folder of 16² portraits: 4 complete (nested, .npy/.npz/.mat coefficients, landmarks from
-  files and from landmarks.json, parsing maps), one without a label, one without coefficients."""
+  files and from landmarks.json, parsing maps), one without a camera, one without coefficients."""
   folder = str(tmp_path / 'portraits')
   rng = np.random.default_rng(0)
-  truth, labels, landmarks_json = {}, [], {}
+  truth, cameras, landmarks_json = {}, [], {}
   for i, suffix in enumerate(('.npy', '.npz', '.mat', '.npy', '.npy', None)):
     key = f'{i // 3:05d}/img{i:08d}.png'
     stem = os.path.join(folder, *key.split('/'))[:-4]
@@ -93,13 +93,13 @@ def portraits(tmp_path):
     else:
       np.save(stem + portrait_folder.LANDMARKS_SUFFIX, record['landmarks'])
     if i != 4:
-      labels.append([key, record['camera'].tolist()])
+      cameras.append([key, record['camera'].tolist()])
     truth[key] = record
   with open(os.path.join(folder, 'dataset.json'), 'w') as f:
-    json.dump({'labels': labels}, f)
+    json.dump({'labels': cameras}, f)
   with open(os.path.join(folder, 'landmarks.json'), 'w') as f:
     json.dump(landmarks_json, f)
-  skipped = {'00001/img00000004.png': 'no camera label in dataset.json',
+  skipped = {'00001/img00000004.png': 'no camera in dataset.json',
              '00001/img00000005.png': 'no coefficients (.npy/.npz/.mat)'}
   return folder, truth, skipped
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import scipy.io
 
+from faceshop_jax import classes
 from faceshop_jax import face_model
-from faceshop_jax.face_model import labels as labels_lib
 
 
 def template_68() -> np.ndarray:
@@ -82,16 +82,16 @@ def test_bfm_labels_follow_the_landmarks(tmp_path):
   def label_near(point):
     return labels[np.argmin(np.linalg.norm(xy - point, axis=-1))]
 
-  assert label_near(lmk[36:42].mean(0)) == labels_lib.R_EYE
-  assert label_near(lmk[42:48].mean(0)) == labels_lib.L_EYE
-  assert label_near(lmk[19]) == labels_lib.R_BROW
-  assert label_near(lmk[24]) == labels_lib.L_BROW
-  assert label_near(lmk[33] + [0, 0.004]) == labels_lib.NOSE
-  assert label_near((lmk[62] + lmk[66]) / 2) == labels_lib.MOUTH
-  assert label_near((lmk[51] + lmk[62]) / 2) == labels_lib.U_LIP
-  assert label_near((lmk[57] + lmk[66]) / 2) == labels_lib.L_LIP
-  assert label_near(lmk[8] + [0, 0.01]) == labels_lib.SKIN
-  assert label_near([0.0, 0.07]) == labels_lib.SKIN  # forehead
+  assert label_near(lmk[36:42].mean(0)) == classes.R_EYE
+  assert label_near(lmk[42:48].mean(0)) == classes.L_EYE
+  assert label_near(lmk[19]) == classes.R_BROW
+  assert label_near(lmk[24]) == classes.L_BROW
+  assert label_near(lmk[33] + [0, 0.004]) == classes.NOSE
+  assert label_near((lmk[62] + lmk[66]) / 2) == classes.MOUTH
+  assert label_near((lmk[51] + lmk[62]) / 2) == classes.U_LIP
+  assert label_near((lmk[57] + lmk[66]) / 2) == classes.L_LIP
+  assert label_near(lmk[8] + [0, 0.01]) == classes.SKIN
+  assert label_near([0.0, 0.07]) == classes.SKIN  # forehead
 
 
 def test_missing_and_malformed_bfm_files(tmp_path):

@@ -4,9 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from faceshop_jax import classes
 from faceshop_jax import face_model
 from faceshop_jax import geometry
-from faceshop_jax.face_model import model as model_lib
 from faceshop_jax.world import portraits
 
 SIZE = 128
@@ -30,7 +30,7 @@ def test_sizes_and_names(head):
   assert head.triangles.shape[0] >= 8000
   assert np.all(np.isfinite(np.asarray(head.mean_shape)))
   present = set(np.unique(np.asarray(head.vertex_labels)).tolist())
-  names = {model_lib.CLASS_NAMES[c] for c in present}
+  names = {classes.NAMES[c] for c in present}
   assert {'skin', 'l_brow', 'r_brow', 'l_eye', 'r_eye', 'nose', 'u_lip', 'l_lip', 'l_ear', 'r_ear',
           'neck'} <= names, names
 
@@ -75,9 +75,9 @@ def test_frontal_render_sees_the_face(frontal):
   assert frontal.mask[0].mean() > 0.5  # the face fills the portrait frame
   # Landmarks on the visible face land on face classes (not background, neck or ears).
   inner = labels[xy[17:68, 1], xy[17:68, 0]]
-  assert np.all(np.isin(inner, model_lib.FACE_CLASSES)), inner
+  assert np.all(np.isin(inner, classes.FACE)), inner
   eye_centre = np.round(np.asarray(frontal.landmarks[0, 36:42]).mean(0) - 0.5).astype(int)
-  assert labels[eye_centre[1], eye_centre[0]] == 5  # r_eye
+  assert labels[eye_centre[1], eye_centre[0]] == classes.R_EYE
 
 
 def test_a_model_loaded_while_tracing_holds_concrete_arrays(tmp_path):
@@ -109,10 +109,10 @@ def test_face_mask_is_the_face_proper():
                                                               worlds['camera'], SIZE)
   face = np.asarray(render.face_mask) > 0.5
   labels, parsing = np.asarray(render.labels), np.asarray(worlds['parsing'])
-  assert np.all(np.isin(labels[face], model_lib.FACE_CLASSES))
+  assert np.all(np.isin(labels[face], classes.FACE))
   assert not np.any(face & (np.asarray(render.mask) == 0))
   # The head's skin also covers scalp and under the chin, which B leaves out.
-  assert face.sum() < 0.95 * np.isin(labels, model_lib.FACE_CLASSES).sum()
-  in_world = np.isin(parsing[face], model_lib.FACE_CLASSES).mean()
+  assert face.sum() < 0.95 * np.isin(labels, classes.FACE).sum()
+  in_world = np.isin(parsing[face], classes.FACE).mean()
   assert in_world > 0.95, in_world
-  assert np.isin(parsing[face], (14, 17)).mean() < 0.03  # neck, hair
+  assert np.isin(parsing[face], (classes.NECK, classes.HAIR)).mean() < 0.03

@@ -6,12 +6,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from faceshop_jax import classes
 from faceshop_jax import face_model
 from faceshop_jax import geometry
 from faceshop_jax import raster
 from faceshop_jax.analysis import lpips
 from faceshop_jax.analysis import vgg
-from faceshop_jax.face_model import model as model_lib
 from faceshop_jax.losses import disentangle
 from faceshop_jax.losses import imitative
 
@@ -31,11 +31,11 @@ def _assert_finite_grads(fn, *args):
 
 def test_class_probability_sums_class_masses_and_nonface_counts_transparency():
   # One pixel of alpha 0.9: skin 0.5, upper lip 0.1, lower lip 0.1, hair 0.2.
-  names = model_lib.CLASS_NAMES
+  names = classes.NAMES
   semantics = jnp.zeros((1, 1, 1, len(names)))
   for name, mass in (('skin', 0.5), ('u_lip', 0.1), ('l_lip', 0.1), ('hair', 0.2)):
     semantics = semantics.at[..., names.index(name)].set(mass)
-  np.testing.assert_allclose(disentangle.class_probability(semantics, disentangle.LIP_CLASSES),
+  np.testing.assert_allclose(disentangle.class_probability(semantics, classes.LIPS),
                              [[[0.2]]], rtol=1e-6)
   # Face 0.7, so 0.3 is non-face: the hair and the transparent 0.1.
   np.testing.assert_allclose(disentangle.nonface_probability(semantics), [[[0.3]]], rtol=1e-5)

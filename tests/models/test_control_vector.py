@@ -42,7 +42,7 @@ def _mapping_moves(scaling: str) -> dict[str, float]:
   """Mean ‖Δw‖ of a freshly initialised :cpu mapping network when each factor alone moves by 1σ."""
   config = _config(scaling)
   model, coeffs, noise = _draws(config, jax.random.PRNGKey(0))
-  mapping = stylegan.MappingNetwork(z_dim=models.control_dim(config), c_dim=geometry.LABEL_SIZE,
+  mapping = stylegan.MappingNetwork(z_dim=models.control_dim(config), c_dim=geometry.CAMERA_SIZE,
                                     w_dim=config.model.w_dim, num_ws=None,
                                     num_layers=config.model.mapping_layers)
   camera = geometry.camera_from_yaw_pitch(jnp.zeros(N), jnp.zeros(N))

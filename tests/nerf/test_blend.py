@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from faceshop_jax import face_model
+from faceshop_jax import classes
 from faceshop_jax import nerf
 
 
@@ -33,14 +33,14 @@ def test_blend_is_linear_with_the_right_ends():
 
 def test_face_probability_counts_the_face_classes():
   one_hot = 50.0 * jax.nn.one_hot(jnp.arange(19), 19)
-  expected = np.isin(np.arange(19), face_model.FACE_CLASSES).astype(np.float32)
+  expected = np.isin(np.arange(19), classes.FACE).astype(np.float32)
   np.testing.assert_allclose(nerf.face_probability(one_hot), expected, atol=1e-6)
-  assert set(face_model.FACE_CLASSES) == {1, 2, 3, 4, 5, 10, 11, 12, 13}
+  assert set(classes.FACE) == {1, 2, 3, 4, 5, 10, 11, 12, 13}
 
 
 def test_blended_field_takes_the_face_from_the_edited_field():
-  face = 50.0 * jax.nn.one_hot(1, 19)   # skin
-  hair = 50.0 * jax.nn.one_hot(17, 19)
+  face = 50.0 * jax.nn.one_hot(classes.SKIN, 19)
+  hair = 50.0 * jax.nn.one_hot(classes.HAIR, 19)
 
   def constant_field(density, colour, logits):
     return lambda p, d: (jnp.full(p.shape[:-1], density), jnp.full(p.shape[:-1] + (3,), colour),

@@ -21,8 +21,8 @@ def scene():
   """DECODER's variables, two images' random planes [2, 3, 8, 8, 32] and their two cameras."""
   variables = jax.jit(DECODER.init)(jax.random.PRNGKey(0), jnp.zeros((1, 32)))
   planes = jax.random.normal(jax.random.PRNGKey(1), (2, 3, 8, 8, 32))
-  labels = geometry.camera_from_yaw_pitch(jnp.array([0.0, 0.4]), jnp.array([0.0, -0.2]))
-  return variables, planes, labels
+  cameras = geometry.camera_from_yaw_pitch(jnp.array([0.0, 0.4]), jnp.array([0.0, -0.2]))
+  return variables, planes, cameras
 
 
 def _field(variables, planes):
@@ -31,50 +31,51 @@ def _field(variables, planes):
 
 
 @functools.partial(jax.jit, static_argnames=('chunk_rays',))
-def _render(variables, planes, labels, key, chunk_rays):
-  return nerf.render_image(_field(variables, planes), labels, chunk_rays=chunk_rays, key=key, **RENDER)
+def _render(variables, planes, cameras, key, chunk_rays):
+  return nerf.render_image(_field(variables, planes), cameras, chunk_rays=chunk_rays, key=key,
+                           **RENDER)
 
 
 def test_chunking_does_not_change_the_image(scene):
   # The jitter is drawn per image before chunking, so this holds with a key too.
-  variables, planes, labels = scene
+  variables, planes, cameras = scene
   key = jax.random.PRNGKey(5)
-  whole = _render(variables, planes, labels, key, chunk_rays=SIZE * SIZE)
-  chunked = _render(variables, planes, labels, key, chunk_rays=7)  # 36 = 5·7 + 1: padded
+  whole = _render(variables, planes, cameras, key, chunk_rays=SIZE * SIZE)
+  chunked = _render(variables, planes, cameras, key, chunk_rays=7)  # 36 = 5·7 + 1: padded
   jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6), whole, chunked)
 
 
 @jax.jit
-def _render_rays(variables, planes, labels, key):
+def _render_rays(variables, planes, cameras, key):
   field = _field(variables, planes)
-  origins, directions = geometry.camera_rays(labels, SIZE, SIZE)
+  origins, directions = geometry.camera_rays(cameras, SIZE, SIZE)
   return nerf.render_rays(field, origins, directions, geometry.RAY_NEAR, geometry.RAY_FAR,
                           NUM_COARSE, NUM_FINE, key=key)
 
 
 def test_render_image_matches_render_rays(scene):
   # Same key, same jitter: uniform draws do not depend on how the ray axes are shaped.
-  variables, planes, labels = scene
+  variables, planes, cameras = scene
   key = jax.random.PRNGKey(2)
-  image = _render(variables, planes, labels, key, chunk_rays=16)
-  rays = _render_rays(variables, planes, labels, key)
+  image = _render(variables, planes, cameras, key, chunk_rays=16)
+  rays = _render_rays(variables, planes, cameras, key)
   for name in nerf.volume.IMAGE_OUTPUTS:
     np.testing.assert_allclose(image[name], rays[name], rtol=1e-5, atol=1e-6)
 
 
 def test_each_image_reads_its_own_planes(scene):
-  variables, planes, labels = scene
+  variables, planes, cameras = scene
   key = jax.random.PRNGKey(0)
-  image = _render(variables, planes, labels, key, chunk_rays=16)
+  image = _render(variables, planes, cameras, key, chunk_rays=16)
   other = planes.at[1].set(jax.random.normal(jax.random.PRNGKey(7), planes.shape[1:]))
-  changed = _render(variables, other, labels, key, chunk_rays=16)
+  changed = _render(variables, other, cameras, key, chunk_rays=16)
   np.testing.assert_array_equal(image['features'][0], changed['features'][0])
   assert not np.allclose(image['features'][1], changed['features'][1], atol=1e-3)
 
 
 def test_shapes_keys_and_ranges_under_jit(scene):
-  variables, planes, labels = scene
-  a, b, c = (_render(variables, planes, labels, jax.random.PRNGKey(k), chunk_rays=16)
+  variables, planes, cameras = scene
+  a, b, c = (_render(variables, planes, cameras, jax.random.PRNGKey(k), chunk_rays=16)
              for k in (0, 0, 1))
   assert a['features'].shape == (2, SIZE, SIZE, 32)
   assert a['semantics'].shape == (2, SIZE, SIZE, 19)
@@ -86,10 +87,10 @@ def test_shapes_keys_and_ranges_under_jit(scene):
 
 
 def test_gradients_reach_the_planes_and_the_decoder(scene):
-  variables, planes, labels = scene
+  variables, planes, cameras = scene
 
   def loss(planes, variables):
-    out = nerf.render_image(_field(variables, planes), labels, chunk_rays=12,
+    out = nerf.render_image(_field(variables, planes), cameras, chunk_rays=12,
                             key=jax.random.PRNGKey(0), **RENDER)
     return out['features'][..., :3].sum() + out['semantics'][..., 1].sum() + out['depth'].mean()
 
@@ -103,18 +104,18 @@ class _TinyGenerator(nn.Module):
   """The pattern for a linen parent: create the decoder's parameters before the chunked render."""
 
   @nn.compact
-  def __call__(self, planes, labels):
+  def __call__(self, planes, cameras):
     decoder = nerf.TriplaneDecoder(name='decoder')
     if self.is_initializing():
       decoder(jnp.zeros((1, planes.shape[-1])))
     field = nerf.triplane_field(planes, decoder, geometry.BOX_HALF_SIZE)
-    return nerf.render_image(field, labels, chunk_rays=16, **RENDER)['features']
+    return nerf.render_image(field, cameras, chunk_rays=16, **RENDER)['features']
 
 
 def test_decoder_inside_a_linen_module(scene):
-  _, planes, labels = scene
+  _, planes, cameras = scene
   generator = _TinyGenerator()
-  variables = jax.jit(generator.init)(jax.random.PRNGKey(0), planes, labels)
+  variables = jax.jit(generator.init)(jax.random.PRNGKey(0), planes, cameras)
   assert set(variables['params']) == {'decoder'}
-  grads = jax.jit(jax.grad(lambda v: generator.apply(v, planes, labels).sum()))(variables)
+  grads = jax.jit(jax.grad(lambda v: generator.apply(v, planes, cameras).sum()))(variables)
   assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))

@@ -62,12 +62,12 @@ def test_slab_alpha_with_jitter_and_importance_samples_is_within_the_spacing_bou
 
 def test_sphere_depth_and_silhouette():
   radius, size, fov = 0.1, 21, 20.0
-  label = geometry.camera_from_yaw_pitch(0.0, 0.0, fov_degrees=fov)[None]
+  camera = geometry.camera_from_yaw_pitch(0.0, 0.0, fov_degrees=fov)[None]
   field = _analytic_field(lambda p: jnp.where(jnp.linalg.norm(p, axis=-1) < radius, 1e4, 0.0))
-  out = jax.jit(lambda: nerf.render_image(field, label, size, size, NEAR, FAR, 24, 24, 128))()
+  out = jax.jit(lambda: nerf.render_image(field, camera, size, size, NEAR, FAR, 24, 24, 128))()
   # The centre pixel's ray is the optical axis; the surface is at distance 1 − r.
   assert abs(float(out['depth'][0, size // 2, size // 2]) - (1.0 - radius)) < (FAR - NEAR) / 24
-  origins, directions = geometry.camera_rays(label, size, size)
+  origins, directions = geometry.camera_rays(camera, size, size)
   miss = jnp.linalg.norm(jnp.cross(directions, -origins), axis=-1)[0]  # ray-to-centre distance
   alpha = np.asarray(out['alpha'][0])
   inside, outside = miss < radius - 0.01, miss > radius + 0.005

@@ -15,9 +15,9 @@ def model():
   return face_model.load_embedded()
 
 
-def _rotation_error_degrees(label_a, label_b):
-  rotation_a = geometry.split_camera_label(label_a)[0][:3, :3]
-  rotation_b = geometry.split_camera_label(label_b)[0][:3, :3]
+def _rotation_error_degrees(camera_a, camera_b):
+  rotation_a = geometry.split_camera(camera_a)[0][:3, :3]
+  rotation_b = geometry.split_camera(camera_b)[0][:3, :3]
   cosine = (jnp.trace(rotation_a.T @ rotation_b) - 1) / 2
   return float(jnp.degrees(jnp.arccos(jnp.clip(cosine, -1.0, 1.0))))
 

@@ -90,7 +90,7 @@ def test_a_folder_of_one_good_and_several_bad_photos(tmp_path, astronaut):
       'sub/astronaut_lm68.npy']
   assert json.loads((out / 'report.json').read_text()) == report
 
-  (name, label), = json.loads((out / 'dataset.json').read_text())['labels']
+  (name, camera), = json.loads((out / 'dataset.json').read_text())['labels']
   assert name == 'sub/astronaut.png'
   image = np.asarray(Image.open(out / name))
   landmarks = np.load(out / 'sub' / 'astronaut_lm68.npy')
@@ -103,17 +103,17 @@ def test_a_folder_of_one_good_and_several_bad_photos(tmp_path, astronaut):
   # The canonical head (angle zero) seen by the recorded camera is the aligned photo's template:
   # the photo's eyes sit within a few pixels of the mesh's.
   canonical = model.merge_coeffs(parts._replace(angle=np.zeros(3, np.float32)))
-  projected = fit_lib.project_landmarks(model, canonical, np.asarray(label, np.float32), SIZE)
+  projected = fit_lib.project_landmarks(model, canonical, np.asarray(camera, np.float32), SIZE)
   eye_error = np.linalg.norm(face_model.five_points(projected)[:2]
                              - face_model.five_points(landmarks)[:2], axis=-1)
   assert np.all(eye_error <= 4.0), eye_error
-  yaw, pitch = geometry.yaw_pitch_from_camera(np.asarray(label, np.float32))
+  yaw, pitch = geometry.yaw_pitch_from_camera(np.asarray(camera, np.float32))
   assert abs(np.degrees(yaw)) < 15 and abs(np.degrees(pitch)) < 15  # she faces the camera
 
-  # A re-run reuses the whole record, rewrites nothing and gives the same labels.
+  # A re-run reuses the whole record, rewrites nothing and gives the same cameras.
   stamp = os.stat(out / name).st_mtime_ns
   again = _run(images, out)
   assert again['reused'] == ['sub/astronaut.jpg'] and again['prepared'] == []
   assert os.stat(out / name).st_mtime_ns == stamp
-  np.testing.assert_allclose(json.loads((out / 'dataset.json').read_text())['labels'][0][1], label,
-                             atol=1e-6)
+  np.testing.assert_allclose(json.loads((out / 'dataset.json').read_text())['labels'][0][1],
+                             camera, atol=1e-6)

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from faceshop_jax.world import portraits
+from faceshop_jax import classes
 from faceshop_jax import geometry
-from faceshop_jax.face_model import model as model_lib
 
 RESOLUTION = 64
 SEEDS = tuple(range(6))
@@ -27,7 +27,7 @@ def test_record_layout(records):
   assert r['image'].shape == (RESOLUTION, RESOLUTION, 3) and r['image'].dtype == np.uint8
   assert r['parsing'].shape == (RESOLUTION, RESOLUTION) and r['parsing'].dtype == np.uint8
   assert r['landmarks'].shape == (68, 2) and r['camera'].shape == (25,)
-  assert r['parsing'].max() < model_lib.NUM_CLASSES
+  assert r['parsing'].max() < classes.NUM_CLASSES
   # Different seeds, different portraits.
   assert not np.array_equal(records[0]['image'], records[1]['image'])
 
@@ -37,10 +37,10 @@ def test_inner_landmarks_land_on_face_classes_not_hair(records):
     xy = np.floor(r['landmarks'][17:68]).astype(int)  # brows, nose, eyes, mouth
     inside = np.all((xy >= 0) & (xy < RESOLUTION), axis=1)
     assert inside.all()
-    classes = r['parsing'][xy[:, 1], xy[:, 0]]
+    found = r['parsing'][xy[:, 1], xy[:, 0]]
     # Never hair, cloth or background on the inner face (a pixel's label may be a neighbour class).
-    assert not np.isin(classes, (0, portraits.HAIR, portraits.CLOTH)).any(), classes
-    assert np.mean(np.isin(classes, model_lib.FACE_CLASSES)) > 0.9
+    assert not np.isin(found, (classes.BACKGROUND, classes.HAIR, classes.CLOTH)).any(), found
+    assert np.mean(np.isin(found, classes.FACE)) > 0.9
 
 
 def test_camera_and_landmarks_agree(records):

@@ -28,6 +28,7 @@ import numpy as np
 import optax
 
 from faceshop_jax.world import portraits
+from faceshop_jax import classes
 from faceshop_jax import data as data_lib
 from faceshop_jax import face_model
 from faceshop_jax import geometry
@@ -59,7 +60,7 @@ def net_configs(config) -> dict[str, dict]:
       'reconstructor': {
           'backbone': nets.reconstructor.backbone.to_dict(), 'input_size': size, 'pose': POSE,
           'out_sizes': reconstructor_lib.head_sizes(_face_model(), POSE)},
-      'parser': {'n_classes': face_model.NUM_CLASSES, 'input_size': size,
+      'parser': {'n_classes': classes.NUM_CLASSES, 'input_size': size,
                  'backbone': nets.parser.backbone.to_dict(),
                  **{k: nets.parser[k] for k in ('context_width', 'fuse_width', 'head_width',
                                                 'aux_head_width')}},
@@ -310,9 +311,9 @@ def evaluate(config, directory: str) -> dict[str, float]:
         rows[k].append(v)
     if 'parser' in roles:
       pred, true = out['parsing'], batch['parsing']
-      classes = np.arange(face_model.NUM_CLASSES)[:, None, None, None]
-      rows['intersection'].append(np.sum((pred == classes) & (true == classes), axis=(1, 2, 3)))
-      rows['union'].append(np.sum((pred == classes) | (true == classes), axis=(1, 2, 3)))
+      class_ids = np.arange(classes.NUM_CLASSES)[:, None, None, None]
+      rows['intersection'].append(np.sum((pred == class_ids) & (true == class_ids), axis=(1, 2, 3)))
+      rows['union'].append(np.sum((pred == class_ids) | (true == class_ids), axis=(1, 2, 3)))
     if 'identity' in roles:
       rows['embedding'].append(out['embedding'])
       rows['identity'].append(batch['identity'] + group * config.batch_size)
@@ -348,8 +349,8 @@ def summaries(config, state, batch) -> dict:
   if 'parser' in nets:
     logits = nets['parser'].apply(variables_of(state, 'parser'),
                                   bisenet.preprocess(nets['parser'], images))
-    rows.append(visualize.colorize_labels(np.argmax(np.asarray(logits), -1)))
-  rows.append(visualize.colorize_labels(np.asarray(batch['parsing'][:8])))
+    rows.append(classes.colorize(np.argmax(np.asarray(logits), -1)))
+  rows.append(classes.colorize(np.asarray(batch['parsing'][:8])))
   return {'images': {'portraits_parsed_truth': visualize.image_grid(np.stack(rows))}}
 
 

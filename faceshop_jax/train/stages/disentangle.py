@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from faceshop_jax import classes
 from faceshop_jax import face_model
 from faceshop_jax import models
 from faceshop_jax import raster
@@ -86,10 +87,10 @@ def disentangle_terms(config, state, out, controls, camera, key, render):
   fixed = jax.lax.stop_gradient
   image, size = fixed(out['image']), out['image'].shape[1:3]
 
-  def mask(semantics, classes=None):
-    if classes is None:
+  def mask(semantics, class_ids=None):
+    if class_ids is None:
       return fixed(losses.nonface_probability(semantics, size))
-    return fixed(losses.class_probability(semantics, classes, size))
+    return fixed(losses.class_probability(semantics, class_ids, size))
 
   # One pass of each analysis net over every image it reads.
   batch = image.shape[0]
@@ -105,8 +106,8 @@ def disentangle_terms(config, state, out, controls, camera, key, render):
   render_base = face_model.render_face(model, controls.coeffs, camera, size)
   render_edit = face_model.render_face(model, partners['expression'].coeffs, camera, size)
   flow = losses.expression_flow(render_edit, render_base, model.triangles,
-                                mask(expression['semantics'], face_model.FACE_CLASSES))
-  lips = losses.LIP_CLASSES
+                                mask(expression['semantics'], classes.FACE))
+  lips = classes.LIPS
   values = {
       'identity': losses.nonface_consistency_loss(
           edits['identity']['image'], image, mask(edits['identity']['semantics']),

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from faceshop_jax import classes
 from faceshop_jax import control
 from faceshop_jax import data as data_lib
 from faceshop_jax import face_model
@@ -241,7 +242,7 @@ def summaries(config, state, batch) -> dict:
   depth = out['depth']
   depth = (depth - depth.min()) / max(float(np.ptp(depth)), 1e-6)
   rows = [visualize.to_uint8(out['image'], -1, 1), visualize.to_uint8(upsample(out['image_raw']), -1, 1),
-          upsample(visualize.colorize_labels(np.argmax(out['semantics'], axis=-1))),
+          upsample(classes.colorize(np.argmax(out['semantics'], axis=-1))),
           visualize.to_uint8(np.repeat(upsample(depth[..., None]), 3, axis=-1))]
   grid = visualize.image_grid(np.stack(rows))
   return {'images': {'samples': grid},

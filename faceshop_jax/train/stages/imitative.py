@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from faceshop_jax import classes
 from faceshop_jax import face_model
 from faceshop_jax import models
 from faceshop_jax import visualize
@@ -160,7 +161,7 @@ def summaries(config, state, batch) -> dict:
   scale = size // semantics.shape[1]
   rows = [visualize.to_uint8(out['image'], -1, 1), visualize.to_uint8(rendered, -1, 1),
           visualize.to_uint8(target, -1, 1),
-          visualize.colorize_labels(semantics.repeat(scale, 1).repeat(scale, 2))]
+          classes.colorize(semantics.repeat(scale, 1).repeat(scale, 2))]
   return {'images': {'generated_guidance_blend_semantics': visualize.image_grid(np.stack(rows))}}
 
 

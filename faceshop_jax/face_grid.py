@@ -1,6 +1,6 @@
 r"""Renders a grid of the embedded head: identities × expressions, lights and views, + label maps.
 
-  python -m faceshop_jax.face_model.grid --out face_grid.png [--size 160] [--identities 4] [--seed 0]
+  python -m faceshop_jax.face_grid --out face_grid.png [--size 160] [--identities 4] [--seed 0]
 
 Each row is one random identity (shape α and albedo δ drawn from N(0, I)); the columns are
 expressions (ARKit units by name), then SH lights, then camera views; the last row shows the
@@ -12,11 +12,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from faceshop_jax import classes
+from faceshop_jax import face_model
 from faceshop_jax import geometry
 from faceshop_jax import visualize
-from faceshop_jax.face_model import loaders
-from faceshop_jax.face_model import render
-from faceshop_jax.face_model import shading
 
 EXPRESSIONS = (
     ('neutral', {}),
@@ -45,7 +44,8 @@ def grid_coefficients(model, identities: int, seed: int):
   for title, weights in EXPRESSIONS:
     columns.append((title, model.expression_coefficients(weights), np.zeros(27), (0.0, 0.0)))
   for title, direction, colour, ambient in LIGHTS:
-    gamma = shading.gamma_from_lights(jnp.array([direction]), jnp.array([colour]), jnp.full(3, ambient))
+    gamma = face_model.gamma_from_lights(jnp.array([direction]), jnp.array([colour]),
+                                         jnp.full(3, ambient))
     columns.append((title, jnp.zeros(model.n_exp), gamma, (0.0, 0.0)))
   for title, yaw_pitch in VIEWS:
     columns.append((title, jnp.zeros(model.n_exp), np.zeros(27), yaw_pitch))
@@ -65,12 +65,12 @@ def render_grid(model, identities: int = 4, size: int = 160, seed: int = 0) -> n
   """The grid picture, uint8 [H, W, 3]."""
   coeffs, cameras, _ = grid_coefficients(model, identities, seed)
   rows, cols = coeffs.shape[:2]
-  flat_cameras = jnp.broadcast_to(cameras, (rows, cols, geometry.LABEL_SIZE)).reshape(-1, 25)
-  out = jax.jit(render.render_face, static_argnums=3)(model, coeffs.reshape(rows * cols, -1),
-                                                       flat_cameras, size)
+  flat_cameras = jnp.broadcast_to(cameras, (rows, cols, geometry.CAMERA_SIZE)).reshape(-1, 25)
+  out = jax.jit(face_model.render_face, static_argnums=3)(model, coeffs.reshape(rows * cols, -1),
+                                                           flat_cameras, size)
   white = 1.0 - out.mask[..., None]  # white background shows the silhouette
   images = visualize.to_uint8(out.image + white).reshape(rows, cols, size, size, 3)
-  labels = visualize.colorize_labels(np.asarray(out.labels).reshape(rows, cols, size, size))
+  labels = classes.colorize(np.asarray(out.labels).reshape(rows, cols, size, size))
   return visualize.image_grid(np.concatenate([images, labels[:1]], axis=0))
 
 
@@ -81,7 +81,7 @@ def main(argv=None):
   parser.add_argument('--identities', type=int, default=4, help='Rows of random identities.')
   parser.add_argument('--seed', type=int, default=0)
   args = parser.parse_args(argv)
-  picture = render_grid(loaders.load_embedded(), args.identities, args.size, args.seed)
+  picture = render_grid(face_model.load_embedded(), args.identities, args.size, args.seed)
   visualize.save_png(args.out, picture)
   print(f'Wrote {args.out} ({picture.shape[1]}x{picture.shape[0]}): rows = identities + label maps; '
         'columns = ' + ', '.join(t for t, _ in EXPRESSIONS) + ' | ' + ', '.join(light[0] for light in LIGHTS)
