@@ -1,110 +1,104 @@
-r"""Renders portraits from a trained generator: one image and one semantic map per seed.
+r"""Renders edited portraits from a trained generator: images, semantic masks, depth, mattes, meshes.
 
-  python -m faceshop_jax.generate --checkpoint=/tmp/gan_export --seeds=0-7 --out=/tmp/portraits \
-      [--yaw=0.3] [--pitch=0.0] [--expression=jawOpen=0.8,mouthSmileLeft=0.5] \
-      [--light=0.5,0.3,0.8] [--truncation=0.7] [--noblend]
+  python -m faceshop_jax.generate --workdir=/tmp/gan_export --seeds=0-7 --out=/tmp/portraits \
+      [--yaw=0.3] [--pitch=0.0] [--identity_seed=12] [--expression=jawOpen=0.8,mouthSmileLeft=0.5] \
+      [--light=0.5,0.3,0.8] [--background=beach.jpg] [--mesh=ply] [--truncation=0.7] [--noblend]
 
-The generator comes from exactly one of --workdir (a training run's newest checkpoint) or
---checkpoint (a directory written by python -m faceshop_jax.export). Writes OUT/seed<k>.png and
-OUT/seed<k>_semantics.png (class colours, upsampled to the image size) for every seed k.
---expression sets named expression units in [0, 1] (all others 0) instead of the sampled
-expression, volume-blended into the seed's own portrait unless --noblend; --light replaces the sampled illumination by one white light at (yaw, pitch) radians
-with the given intensity (inference.light_gamma).
+--workdir is a training run (its newest checkpoint, or the one at --step) or an export (python -m
+faceshop_jax.export). For every seed k it writes OUT/seed<k>.png and, at the image size,
+OUT/seed<k>_semantics.png (class colours), _depth.png (near white) and _alpha.png (the matte of
+the portrait with its background volume made transparent, paper §6.1); with --background, also
+OUT/seed<k>_composite.png, the portrait over that image; with --mesh, OUT/seed<k>.ply (or .obj),
+the surface of its density field with vertex colours.
+
+Edits (faceshop_jax.edit): --identity_seed takes that seed's identity κ; --expression sets named
+expression units in [0, 1] (all others 0), volume-blended into each seed's own portrait unless
+--noblend; --light replaces the sampled illumination by one white light at (yaw, pitch) radians
+with the given intensity; --yaw/--pitch turn the camera (the generator stays conditioned on the
+frontal view, so the person does not change).
 """
 import os
 import sys
 
 from absl import app
 from absl import flags
-import numpy as np
 
-from faceshop_jax import classes
-from faceshop_jax import inference
-from faceshop_jax import visualize
+from faceshop_jax import command_line
+from faceshop_jax import console
+from faceshop_jax import edit
+from faceshop_jax import surface
 
-
-def parse_expression(text: str) -> dict[str, float]:
-  """'jawOpen=0.8,mouthSmileLeft=0.5' -> {'jawOpen': 0.8, 'mouthSmileLeft': 0.5}."""
-  expression = {}
-  for part in text.split(','):
-    name, sep, value = part.partition('=')
-    try:
-      if not (sep and name.strip()):
-        raise ValueError
-      expression[name.strip()] = float(value)
-    except ValueError:
-      raise ValueError(f'expected name=value pairs like jawOpen=0.8,mouthSmileLeft=0.5; '
-                       f'got {text!r}') from None
-  return expression
+FLAGS = flags.FLAGS
+MESH_FORMATS = ('ply', 'obj')
 
 
-def parse_light(text: str) -> tuple[float, float, float]:
-  """'yaw,pitch,intensity' (radians, radians, >= 0) -> the three floats."""
-  try:
-    yaw, pitch, intensity = (float(v) for v in text.split(','))
-  except ValueError:
-    raise ValueError('expected yaw,pitch,intensity (radians, radians, intensity >= 0), e.g. '
-                     f'0.5,0.3,0.8; got {text!r}') from None
-  return yaw, pitch, intensity
-
-
-class _Parser(flags.ArgumentParser):
-  """A flag parser from one of the parse_* functions (their ValueError is absl's flag error)."""
-
-  def __init__(self, parse, syntax: str):
-    self._parse, self.syntactic_help = parse, syntax
-
-  def parse(self, argument):
-    return self._parse(argument)
-
-
-_WORKDIR = flags.DEFINE_string('workdir', None, 'A training run (its newest checkpoint is used).')
-_CHECKPOINT = flags.DEFINE_string('checkpoint', None,
-                                  'An export written by python -m faceshop_jax.export.')
-_SEEDS = flags.DEFINE(_Parser(inference.parse_seeds, 'first-last,...'), 'seeds', None,
+def define_flags() -> None:
+  """The command's flags (defined only when it runs, so the module imports anywhere)."""
+  flags.DEFINE_string('workdir', None, 'A training run of a generator stage, or an export.')
+  flags.DEFINE_integer('step', None, 'With a training run: the checkpoint step (default: newest).')
+  command_line.define(command_line.parse_seeds, 'seeds', None, 'first-last,...',
                       'Seeds to render: 0-7, 1,5,9 or 3.')
-_YAW = flags.DEFINE_float('yaw', 0.0, 'Camera yaw, radians (positive: the subject\'s left).')
-_PITCH = flags.DEFINE_float('pitch', 0.0, 'Camera pitch, radians (positive: from above).')
-_EXPRESSION = flags.DEFINE(_Parser(parse_expression, 'name=value,...'), 'expression', None,
-                           'Expression units in [0, 1], e.g. jawOpen=0.8,mouthSmileLeft=0.5.')
-_LIGHT = flags.DEFINE(_Parser(parse_light, 'yaw,pitch,intensity'), 'light', None,
+  flags.DEFINE_float('yaw', 0.0, 'Camera yaw, radians (positive: the subject\'s left).')
+  flags.DEFINE_float('pitch', 0.0, 'Camera pitch, radians (positive: from above).')
+  flags.DEFINE_integer('identity_seed', None, 'Give every portrait the identity κ of this seed.')
+  command_line.define(command_line.parse_expression, 'expression', None, 'name=value,...',
+                      'Expression units in [0, 1], e.g. jawOpen=0.8,mouthSmileLeft=0.5.')
+  command_line.define(command_line.parse_light, 'light', None, 'yaw,pitch,intensity',
                       'One white light: yaw,pitch (radians),intensity, e.g. 0.5,0.3,0.8.')
-_TRUNCATION = flags.DEFINE_float('truncation', 1.0, 'Truncation psi (1 = none).')
-_BLEND = flags.DEFINE_bool('blend', True, 'Render an --expression as a volume-blended edit of '
-                           "each seed's own portrait (hair, clothes, background kept; paper §4.4); "
-                           '--noblend renders the new controls whole.')
-_OUT = flags.DEFINE_string('out', None, 'Directory for the PNGs (created if missing).')
-flags.mark_flags_as_required(['seeds', 'out'])
-flags.mark_flags_as_mutual_exclusive(['workdir', 'checkpoint'], required=True)
+  flags.DEFINE_float('truncation', 1.0, 'Truncation psi (1 = none).')
+  flags.DEFINE_bool('blend', True, 'Render an --expression as a volume-blended edit of each '
+                    "seed's own portrait (hair, clothes, background kept; paper §4.4); --noblend "
+                    'renders the new controls whole.')
+  flags.DEFINE_string('background', None, 'An image to composite the portraits over (§6.1).')
+  flags.DEFINE_enum('mesh', None, MESH_FORMATS, 'Also write each portrait\'s surface as a mesh.')
+  flags.DEFINE_integer('mesh_resolution', edit.MESH_RESOLUTION, 'Mesh sample grid side.')
+  flags.DEFINE_float('mesh_level', edit.MESH_LEVEL, 'Mesh surface density (per metre).')
+  flags.DEFINE_string('out', None, 'Directory for the PNGs (created if missing).')
+  flags.mark_flags_as_required(['workdir', 'seeds', 'out'])
 
 
-def _upsample_nearest(labels: np.ndarray, size: int) -> np.ndarray:
-  """[N, r, r] -> [N, size, size] by nearest neighbour."""
-  rows = np.arange(size) * labels.shape[1] // size
-  cols = np.arange(size) * labels.shape[2] // size
-  return labels[:, rows][:, :, cols]
+def edited_portraits(bundle, seeds) -> edit.Portrait:
+  """The seeds' portraits with the flags' edits applied."""
+  portrait = edit.from_seeds(bundle, seeds, FLAGS.yaw, FLAGS.pitch)
+  if FLAGS.identity_seed is not None:
+    portrait = edit.with_identity(bundle, portrait, seed=FLAGS.identity_seed)
+  if FLAGS.light is not None:
+    yaw, pitch, intensity = FLAGS.light
+    portrait = edit.with_light(bundle, portrait, yaw=yaw, pitch=pitch, intensity=intensity)
+  if FLAGS.expression is not None:
+    portrait = edit.with_expression(bundle, portrait, units=FLAGS.expression)
+  return portrait
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}.')
-  try:
-    bundle = (inference.load_from_workdir(_WORKDIR.value) if _WORKDIR.value
-              else inference.load_export(_CHECKPOINT.value))
-    portraits = inference.generate(bundle, _SEEDS.value, _YAW.value, _PITCH.value,
-                                   _EXPRESSION.value, _LIGHT.value, _TRUNCATION.value,
-                                   blend=_BLEND.value)
+  try:  # everything is checked and rendered before anything is written
+    bundle = command_line.load_generator(FLAGS.workdir, FLAGS.step)
+    portrait = edited_portraits(bundle, FLAGS.seeds)
+    size = bundle.config.model.sr_resolution
+    background = (edit.load_background(FLAGS.background, size) if FLAGS.background else None)
+    rendered = edit.render(bundle, portrait, FLAGS.blend, truncation_psi=FLAGS.truncation)
+    matted = edit.render(bundle, portrait, FLAGS.blend, transparent_background=True,
+                         truncation_psi=FLAGS.truncation)
+    meshes = [edit.extract_mesh(bundle, portrait, i, FLAGS.mesh_resolution, FLAGS.mesh_level,
+                                FLAGS.blend, FLAGS.truncation)
+              for i in range(len(portrait))] if FLAGS.mesh else []
   except (FileNotFoundError, ValueError) as e:
     sys.exit(f'generate: {e}')
-  os.makedirs(_OUT.value, exist_ok=True)
-  size = portraits.images.shape[1]
-  semantics = classes.colorize(_upsample_nearest(portraits.labels, size))
-  for seed, image, labels in zip(_SEEDS.value, portraits.images, semantics):
-    visualize.save_png(os.path.join(_OUT.value, f'seed{seed}.png'), image)
-    visualize.save_png(os.path.join(_OUT.value, f'seed{seed}_semantics.png'), labels)
-  print(f'Wrote seed<k>.png and seed<k>_semantics.png ({size}x{size}) for {len(_SEEDS.value)} '
-        f'seed(s) to {_OUT.value}.')
+  names = [f'seed{seed}' for seed in FLAGS.seeds]
+  edit.save_outputs(rendered._replace(alpha=matted.alpha), FLAGS.out, names,
+                    None if background is None else edit.composite(matted, background))
+  for name, (shape, colours) in zip(names, meshes):
+    surface.write_mesh(os.path.join(FLAGS.out, f'{name}.{FLAGS.mesh}'), shape, colours)
+  extras = (', _composite.png' if background is not None else '') + (
+      f' and a .{FLAGS.mesh} mesh' if meshes else '')
+  print(f'Wrote seed<k>.png with _semantics.png, _depth.png, _alpha.png{extras} ({size}x{size}) '
+        f'for {len(names)} seed(s) to {FLAGS.out}. For videos run python -m faceshop_jax.video '
+        f'--workdir={FLAGS.workdir} --seeds={names[0][4:]} --orbit --out={FLAGS.out}/videos.')
 
 
 if __name__ == '__main__':
+  define_flags()
+  console.quiet_library_logs()
   app.run(main)

@@ -6,14 +6,12 @@ saved directory needs no training code.
 """
 import dataclasses
 import importlib
-import json
 import os
 from typing import Any
 
 import flax.linen as nn
-import jax
-import numpy as np
-import orbax.checkpoint as ocp
+
+from faceshop_jax import saved
 
 _FORMAT_VERSION = 1
 _CONFIG_FILE = 'analysis.json'
@@ -53,16 +51,10 @@ class AnalysisNet:
 
 
 def save_analysis_net(directory: str, kind: str, config: dict[str, Any], variables: Any):
-  """Writes a net to `directory` (overwriting a previous save there)."""
-  directory = os.path.abspath(directory)  # orbax needs absolute paths
-  os.makedirs(directory, exist_ok=True)
-  with ocp.StandardCheckpointer() as checkpointer:
-    checkpointer.save(os.path.join(directory, _VARIABLES_DIR),
-                      jax.tree.map(np.asarray, variables), force=True)
-    checkpointer.wait_until_finished()
-  # The config goes last: a directory with analysis.json is a complete save.
-  with open(os.path.join(directory, _CONFIG_FILE), 'w') as f:
-    json.dump({'format': _FORMAT_VERSION, 'kind': kind, 'config': config}, f, indent=2)
+  """Writes a net to `directory` (faceshop_jax.saved, atomically; a previous net there is
+  replaced)."""
+  saved.write(directory, _CONFIG_FILE, {'kind': kind, 'config': config}, _FORMAT_VERSION,
+              {_VARIABLES_DIR: variables})
 
 
 def load_analysis_net(directory: str, kind: str | None = None) -> AnalysisNet:
@@ -72,23 +64,15 @@ def load_analysis_net(directory: str, kind: str | None = None) -> AnalysisNet:
     FileNotFoundError: no complete save in `directory`.
     ValueError: a different kind or format was saved there.
   """
-  directory = os.path.abspath(directory)
-  config_path = os.path.join(directory, _CONFIG_FILE)
-  if not os.path.exists(config_path):
-    raise FileNotFoundError(
-        f'No analysis net in {directory} (no {_CONFIG_FILE}); write one with '
-        '`python -m faceshop_jax.analysis.convert` or the analysis stage.')
-  with open(config_path) as f:
-    saved = json.load(f)
-  if saved.get('format') != _FORMAT_VERSION:
-    raise ValueError(f'{directory} holds analysis-net format {saved.get("format")}; this code reads '
-                     f'format {_FORMAT_VERSION}.')
-  if kind is not None and saved['kind'] != kind:
-    raise ValueError(f'{directory} holds a {saved["kind"]!r} net, not the {kind!r} net asked for.')
-  module = net_module(saved['kind']).build(saved['config'])
-  with ocp.StandardCheckpointer() as checkpointer:
-    variables = checkpointer.restore(os.path.join(directory, _VARIABLES_DIR))
-  return AnalysisNet(saved['kind'], saved['config'], module, variables)
+  manifest = saved.read_manifest(
+      directory, _CONFIG_FILE, _FORMAT_VERSION, 'analysis net',
+      'write one with `python -m faceshop_jax.analysis.convert` or the analysis stage')
+  if kind is not None and manifest['kind'] != kind:
+    raise ValueError(f'{directory} holds a {manifest["kind"]!r} net, not the {kind!r} net asked '
+                     'for.')
+  module = net_module(manifest['kind']).build(manifest['config'])
+  return AnalysisNet(manifest['kind'], manifest['config'], module,
+                     saved.restore(directory, _VARIABLES_DIR))
 
 
 # Analysis nets shipped in the package, by name -> directory under faceshop_jax/analysis/assets.

@@ -8,7 +8,6 @@ than it encodes with). A trained `ControlSpace` is what the generator stages sam
 saved with orbax plus a small JSON of the static configuration and loads without training state.
 """
 import dataclasses
-import json
 import os
 from typing import Any
 
@@ -17,8 +16,8 @@ import flax.serialization
 import flax.struct
 import jax
 import jax.numpy as jnp
-import orbax.checkpoint as ocp
 
+from faceshop_jax import saved
 from faceshop_jax.control import modules
 from faceshop_jax.face_model import model as model_lib
 
@@ -208,39 +207,24 @@ def _abstract_space(specs: tuple[FactorSpec, ...]) -> ControlSpace:
     normalizers = {s.name: Normalizer(jnp.zeros(s.size), jnp.ones(s.size)) for s in specs}
     return ControlSpace(params, normalizers, specs)
 
-  # Restored arrays land on the default device, whatever device they were saved from.
-  sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
-                      jax.eval_shape(build))
+  return saved.abstract(jax.eval_shape(build))
 
 
 def save_control_space(space: ControlSpace, directory: str):
-  """Writes `space` to directory/{control_space.json, params/} (overwriting a previous save)."""
-  directory = os.path.abspath(directory)  # orbax needs absolute paths
-  os.makedirs(directory, exist_ok=True)
-  config = {'format': _FORMAT_VERSION, 'factors': [dataclasses.asdict(s) for s in space.specs]}
-  with open(os.path.join(directory, _CONFIG_FILE), 'w') as f:
-    json.dump(config, f, indent=2)
-  with ocp.StandardCheckpointer() as checkpointer:
-    checkpointer.save(os.path.join(directory, _PARAMS_DIR), flax.serialization.to_state_dict(space),
-                      force=True)
-    checkpointer.wait_until_finished()
+  """Writes `space` to directory/{control_space.json, params/} (faceshop_jax.saved, atomically;
+  a previous control space there is replaced)."""
+  saved.write(directory, _CONFIG_FILE, {'factors': [dataclasses.asdict(s) for s in space.specs]},
+              _FORMAT_VERSION, {_PARAMS_DIR: flax.serialization.to_state_dict(space)})
 
 
 def load_control_space(directory: str) -> ControlSpace:
   """The ControlSpace saved by save_control_space in `directory`."""
-  directory = os.path.abspath(directory)
-  with open(os.path.join(directory, _CONFIG_FILE)) as f:
-    config = json.load(f)
-  if config.get('format') != _FORMAT_VERSION:
-    raise ValueError(f'{directory} holds control-space format {config.get("format")}; '
-                     f'this code reads format {_FORMAT_VERSION}.')
+  config = saved.read_manifest(directory, _CONFIG_FILE, _FORMAT_VERSION, 'control space',
+                               'a vae run writes one to WORKDIR/control_space when it finishes')
   specs = tuple(FactorSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in f.items()})
                 for f in config['factors'])
   target = _abstract_space(specs)
-  with ocp.StandardCheckpointer() as checkpointer:
-    state = checkpointer.restore(os.path.join(directory, _PARAMS_DIR),
-                                 flax.serialization.to_state_dict(target))
+  state = saved.restore(directory, _PARAMS_DIR, flax.serialization.to_state_dict(target))
   return flax.serialization.from_state_dict(target, state)
 
 
@@ -254,7 +238,7 @@ def find_control_space(directory: str, model: model_lib.FaceModel) -> ControlSpa
   """
   directory = os.path.abspath(directory)
   for candidate in (directory, os.path.join(directory, 'control_space')):
-    if os.path.isfile(os.path.join(candidate, _CONFIG_FILE)):
+    if saved.is_saved(candidate, _CONFIG_FILE):
       space = load_control_space(candidate)
       break
   else:

@@ -5,6 +5,7 @@ from faceshop_jax.face_model.loaders import load_bfm
 from faceshop_jax.face_model.loaders import load_embedded
 from faceshop_jax.face_model.loaders import load_npz
 from faceshop_jax.face_model.loaders import save_npz
+from faceshop_jax.face_model.model import N_GAMMA
 from faceshop_jax.face_model.model import albedo
 from faceshop_jax.face_model.model import Coefficients
 from faceshop_jax.face_model.model import FaceModel

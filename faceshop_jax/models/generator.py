@@ -142,7 +142,7 @@ class TriPlaneGenerator(nn.Module):
 
   def render(self, ws: jax.Array, c_render: jax.Array, noise_mode: str = 'random'):
     """The rest of __call__ from given ws [B, num_ws, w_dim] (e.g. for inversion or style mixing)."""
-    return self._render_field(self.field(ws, noise_mode), ws, c_render, noise_mode)
+    return self.render_field(self.field(ws, noise_mode), ws, c_render, noise_mode)
 
   def render_blended(self, ws_edited: jax.Array, ws_original: jax.Array, c_render: jax.Array,
                      noise_mode: str = 'random', weight_source: str = 'union'):
@@ -166,7 +166,7 @@ class TriPlaneGenerator(nn.Module):
     Returns:
       __call__'s outputs for the blended field (ws is ws_original).
     """
-    return self._render_field(self.blended_field(ws_edited, ws_original, noise_mode, weight_source),
+    return self.render_field(self.blended_field(ws_edited, ws_original, noise_mode, weight_source),
                               ws_original, c_render, noise_mode)
 
   def blended_field(self, ws_edited: jax.Array, ws_original: jax.Array,
@@ -175,7 +175,7 @@ class TriPlaneGenerator(nn.Module):
     return nerf.blended_field(self.field(ws_edited, noise_mode), self.field(ws_original, noise_mode),
                               weight_source)
 
-  def _render_field(self, field_fn, ws: jax.Array, c_render: jax.Array, noise_mode: str):
+  def render_field(self, field_fn, ws: jax.Array, c_render: jax.Array, noise_mode: str):
     """Volume-renders field_fn through c_render and super-resolves with ws."""
     key = self.make_rng(RENDER_RNG) if self.has_rng(RENDER_RNG) else None
     r = self.rendering_resolution

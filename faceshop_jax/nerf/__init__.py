@@ -5,6 +5,7 @@ from faceshop_jax.nerf.blend import face_probability
 from faceshop_jax.nerf.decoder import TriplaneDecoder
 from faceshop_jax.nerf.field import sphere_density_offset
 from faceshop_jax.nerf.field import triplane_field
+from faceshop_jax.nerf.matte import transparent_background
 from faceshop_jax.nerf.triplane import aggregate
 from faceshop_jax.nerf.triplane import PLANE_AXES
 from faceshop_jax.nerf.triplane import plane_coordinates

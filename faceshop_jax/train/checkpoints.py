@@ -55,12 +55,6 @@ class Checkpoints:
     self._manager.close()
 
 
-def abstract_like(tree, shardings):
-  """ShapeDtypeStructs (with shardings) of a pytree, for restoring into that layout."""
-  return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree,
-                      shardings)
-
-
 def shape_differences(expected, saved, limit: int = 5) -> list[str]:
   """Up to `limit` leaves that are missing, unexpected or differently shaped in `saved`."""
 

@@ -8,7 +8,6 @@ step and the loss term, if any metric becomes NaN or infinite; the last good che
 (a state with a non-finite loss is never saved).
 """
 import functools
-import json
 import math
 import os
 
@@ -17,6 +16,7 @@ from clu import parameter_overview
 import jax
 import numpy as np
 
+from faceshop_jax import saved
 from faceshop_jax.train import checkpoints as checkpoints_lib
 from faceshop_jax.train import mesh as mesh_lib
 from faceshop_jax.train import stage as stage_lib
@@ -58,23 +58,22 @@ def init_from_run(config, state, shardings):
   """
   source = os.path.abspath(config.init_from)
 
-  def target_fn(source_config, saved):
+  def target_fn(source_config, saved_state):
     ours = config.get('data', {}).get('face_model')
     theirs = source_config.get('data', {}).get('face_model')
     if ours != theirs:
       raise ValueError(f'was trained with face model {theirs!r}, but this run uses {ours!r}: its '
                        'controls would mean different things. Start from a run of the same face '
                        'model, or set config.data.face_model to match.')
-    shared = [n for n in state.params if n in saved.get('params', {})]
+    shared = [n for n in state.params if n in saved_state.get('params', {})]
     if not shared:
       raise ValueError(f"(stage {source_config.get('stage')!r}) holds none of this stage's "
                        f'networks {sorted(state.params)}; start from a run that trains them.')
-    target = {'params': {n: checkpoints_lib.abstract_like(state.params[n], shardings.params[n])
+    target = {'params': {n: saved.abstract(state.params[n], shardings.params[n])
                          for n in shared},
-              'ema_params': {n: checkpoints_lib.abstract_like(state.ema_params[n],
-                                                              shardings.ema_params[n])
+              'ema_params': {n: saved.abstract(state.ema_params[n], shardings.ema_params[n])
                              for n in shared if n in state.ema_params},
-              'constants': {f'{n}_state': checkpoints_lib.abstract_like(
+              'constants': {f'{n}_state': saved.abstract(
                   state.constants[f'{n}_state'], shardings.constants[f'{n}_state'])
                             for n in shared if f'{n}_state' in state.constants}}
     return {collection: part for collection, part in target.items() if part}
@@ -152,7 +151,7 @@ def train_and_evaluate(config, workdir: str, stage: stage_lib.Stage | None = Non
   start = checkpoints.latest_step()
   if start is not None:
     logging.info('Resuming from the checkpoint at step %d in %s.', start, checkpoints.directory)
-    state = checkpoints.restore(start, checkpoints_lib.abstract_like(state, shardings), data)
+    state = checkpoints.restore(start, saved.abstract(state, shardings), data)
   elif config.get('init_from'):
     state = init_from_run(config, state, shardings)
   start = start or 0

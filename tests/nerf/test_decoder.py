@@ -1,7 +1,6 @@
 """TriplaneDecoder: output ranges and parameter layout (its Dense layers are tested in stylegan)."""
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from faceshop_jax import nerf
 

@@ -13,6 +13,7 @@ import pytest
 
 from configs import disentangle as disentangle_config
 from faceshop_jax import face_model
+from faceshop_jax import models
 from faceshop_jax import report
 from faceshop_jax.train import loop
 from faceshop_jax.train import mesh as mesh_lib
@@ -52,7 +53,7 @@ def test_cli_starts_from_the_run_and_writes_every_term(cli_workdir):
 
 def test_partners_differ_in_exactly_one_factor(config):
   model = face_model.load(config.data.face_model)
-  controls = gan.sample_controls(config, jax.random.PRNGKey(0), 3)
+  controls = models.sample_controls(config, jax.random.PRNGKey(0), 3)
   partners = disentangle.partner_controls(config, controls, jax.random.PRNGKey(1))
   base = model.split_coeffs(controls.coeffs)
   fields = {'identity': ('identity', 'texture'), 'illumination': ('gamma',),
@@ -69,7 +70,7 @@ def test_every_disentangle_term_reaches_the_generator(config):
   mesh = mesh_lib.make_mesh(1, jax.devices()[:1])
   state, _ = loop.build_state(config, disentangle.STAGE, mesh)
   generator = gan.models.make_generator(config)
-  controls = gan.sample_controls(config, jax.random.PRNGKey(0), 2)
+  controls = models.sample_controls(config, jax.random.PRNGKey(0), 2)
   camera = state.constants['samples_camera'][:2]
   g_state = state.constants['generator_state']
 

@@ -57,7 +57,7 @@ def test_controls_come_from_a_trained_control_space(tmp_path):
   space = random_control_space(model)
   control.save_control_space(space, str(tmp_path / 'control_space'))
   config.model.control_space = str(tmp_path)  # a vae run's WORKDIR
-  coeffs, _, z = gan.sample_controls(config, jax.random.PRNGKey(3), 5)
+  coeffs, _, z = models.sample_controls(config, jax.random.PRNGKey(3), 5)
   _, key_controls = jax.random.split(jax.random.PRNGKey(3))
   expected = control.merge_into_coeffs(model, control.sample_controls(space, key_controls, 5))
   np.testing.assert_allclose(coeffs, expected, rtol=1e-6)

@@ -53,7 +53,7 @@ def test_every_imitation_term_reaches_the_generator(config):
   mesh = mesh_lib.make_mesh(1, jax.devices()[:1])
   state, _ = loop.build_state(config, imitative.STAGE, mesh)
   generator = models.make_generator(config)
-  controls = gan.sample_controls(config, jax.random.PRNGKey(0), 2)
+  controls = models.sample_controls(config, jax.random.PRNGKey(0), 2)
   camera = state.constants['samples_camera'][:2]
   state = state.replace(step=jnp.asarray(10**6, jnp.int32))  # every phase on
 

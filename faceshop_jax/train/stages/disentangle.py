@@ -64,14 +64,14 @@ def init_constants(config) -> dict:
           'lip_vgg': vgg.first_stages(lpips.load_vgg16(), stages)}
 
 
-def partner_controls(config, controls: gan.Controls, key) -> dict[str, gan.Controls]:
+def partner_controls(config, controls: models.Controls, key) -> dict[str, models.Controls]:
   """Per PARTNERS factor, controls with that factor redrawn and everything else (ε too) kept."""
   model = face_model.load(config.data.face_model)
-  donors = gan.sample_coefficients(config, key, controls.coeffs.shape[0])
+  donors = models.sample_coefficients(config, key, controls.coeffs.shape[0])
   partners = {}
   for factor in PARTNERS:
     coeffs = prior_lib.with_factor(model, controls.coeffs, donors, factor)
-    partners[factor] = gan.Controls(coeffs, controls.noise,
+    partners[factor] = models.Controls(coeffs, controls.noise,
                                     models.control_vector(config, coeffs, controls.noise))
   return partners
 
@@ -136,7 +136,7 @@ def summaries(config, state, batch) -> dict:
   variables = {'params': state.ema_params['generator'], **state.constants['generator_state']}
   camera = state.constants['samples_camera']
   # The summary grid's samples (gan.init_state) and their partners.
-  controls = gan.sample_controls(config, jax.random.PRNGKey(gan.SAMPLES_SEED), camera.shape[0])
+  controls = models.sample_controls(config, jax.random.PRNGKey(gan.SAMPLES_SEED), camera.shape[0])
   partners = partner_controls(config, controls, jax.random.PRNGKey(2))
   sample = models.sampler(config)
   rows = [sample(variables, controls.z, camera)['image']]

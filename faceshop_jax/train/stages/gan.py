@@ -9,7 +9,6 @@ z = (ε, κ, β, γ) drawn from the control prior:
      `density_reg_interval` steps; an EMA of G is kept for summaries and export.
 Both see images blurred by a σ that fades to 0 (EG3D's blur fade).
 """
-import functools
 from typing import NamedTuple
 
 import jax
@@ -18,14 +17,11 @@ import numpy as np
 import optax
 
 from faceshop_jax import classes
-from faceshop_jax import control
 from faceshop_jax import data as data_lib
-from faceshop_jax import face_model
 from faceshop_jax import geometry
 from faceshop_jax import losses
 from faceshop_jax import models
 from faceshop_jax import visualize
-from faceshop_jax.face_model import prior as prior_lib
 from faceshop_jax.train import stage as stage_lib
 from faceshop_jax.train import state as state_lib
 
@@ -33,40 +29,8 @@ SAMPLE_COUNT = 8  # images in the summary grid
 SAMPLES_SEED = 1  # the summary grid's controls: sample_controls with PRNGKey(SAMPLES_SEED)
 
 
-@functools.lru_cache(maxsize=4)
-def _control_space(directory: str, face_model_spec: str) -> control.ControlSpace:
-  return control.find_control_space(directory, face_model.load(face_model_spec))
-
-
-class Controls(NamedTuple):
-  """What conditions a generated batch: coefficients [n, D] (κ, β, γ; canonical pose), the noise
-  ε [n, noise_dim] and their control vectors z [n, control_dim] (models.control_vector)."""
-  coeffs: jax.Array
-  noise: jax.Array
-  z: jax.Array
-
-
-def sample_coefficients(config, key, n: int) -> jax.Array:
-  """Coefficients [n, D] (canonical pose): κ, β, γ from the trained control space's decoders when
-  config.model.control_space names a vae run (as CoPo samples them), else from the control prior."""
-  model = face_model.load(config.data.face_model)
-  if config.model.get('control_space'):
-    space = _control_space(config.model.control_space, config.data.face_model)
-    return control.merge_into_coeffs(model, control.sample_controls(space, key, n))
-  return prior_lib.sample_controls(key, model, n)[0]
-
-
-def sample_controls(config, key, n: int) -> Controls:
-  """n draws of the controls: sample_coefficients and ε ~ N(0, I)."""
-  key_noise, key_controls = jax.random.split(key)
-  coeffs = sample_coefficients(config, key_controls, n)
-  noise = jax.random.normal(key_noise, (n, config.model.noise_dim))
-  return Controls(coeffs, noise, models.control_vector(config, coeffs, noise))
-
-
 def check_config(config) -> None:
-  if config.model.get('control_space'):
-    _control_space(config.model.control_space, config.data.face_model)  # names what is wrong
+  models.check_control_space(config)
   try:
     source = data_lib.open_split(config.data.name, 'train', config.data.data_dir or None)
   except Exception as e:  # tfds raises several types for a missing dataset
@@ -105,7 +69,7 @@ def init_state(config, rng, constants) -> state_lib.TrainState:
   g_vars = generator.init({'params': key_g, **_rngs(key_z)}, z, camera, camera)
   r, raw = config.model.sr_resolution, config.model.rendering_resolution
   d_vars = discriminator.init(key_d, jnp.zeros((1, r, r, 3)), jnp.zeros((1, raw, raw, 3)), camera)
-  samples = sample_controls(config, jax.random.PRNGKey(SAMPLES_SEED), SAMPLE_COUNT)
+  samples = models.sample_controls(config, jax.random.PRNGKey(SAMPLES_SEED), SAMPLE_COUNT)
   opt = config.optimizer
   with jax.ensure_compile_time_eval():  # static hyperparameters, even while init is traced
     # Lazy R1 makes D's effective step count larger: StyleGAN2's Adam correction.
@@ -154,7 +118,7 @@ def train_step(config, state, batch, key, variant: Regularizers | None = None,
 
   `generator_terms(out, controls, camera, key, render) -> (loss, metrics)` adds a stage's own
   generator losses (imitation, disentanglement) on the generated batch `out` of `controls`
-  (Controls) through `camera`; render(z) -> out generates other control vectors [B, control_dim]
+  (models.Controls) through `camera`; render(z) -> out generates other control vectors [B, control_dim]
   with the same parameters, cameras, noise and ray samples (contrastive pairs).
   """
   generator, discriminator = models.make_generator(config), models.make_discriminator(config)
@@ -163,7 +127,7 @@ def train_step(config, state, batch, key, variant: Regularizers | None = None,
   real, real_raw = _real_images(config, batch)
   camera = batch['camera']
   batch_size = camera.shape[0]
-  controls = sample_controls(config, keys[0], batch_size)
+  controls = models.sample_controls(config, keys[0], batch_size)
   c_cond = losses.swap_conditioning(keys[1], camera, config.loss.gpc_prob)
   sigma = losses.blur_sigma(state.step, config.loss.blur_fade_steps, config.loss.blur_init_sigma)
 

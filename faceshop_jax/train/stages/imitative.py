@@ -91,7 +91,7 @@ def reconstruct(config, state, images: jax.Array) -> reconstructor_lib.Reconstru
 
 def imitation_terms(config, state, out, controls, camera, key, render_fn=None):
   """Weighted imitation losses of generated outputs `out` (TriPlaneGenerator's dict) of controls
-  (gan.Controls) and their metrics (gan.train_step's generator_terms; render_fn is unused)."""
+  (models.Controls) and their metrics (gan.train_step's generator_terms; render_fn is unused)."""
   del key, render_fn
   coeffs = controls.coeffs
   model = face_model.load(config.data.face_model)

@@ -11,9 +11,9 @@ axes 0, 1, 2 are the x, y, z coordinates of the points, and a vertex at fraction
 (i, j, k) is at -half_size + (i, j, k)·spacing metres.
 
 Usage:
-  density = mesh.sample_density(lambda points: field_density(params, points), 256, 0.15)
-  shape = mesh.marching_cubes(density, level=10.0, half_size=0.15)
-  mesh.write_mesh('face.ply', shape)
+  density = surface.sample_density(lambda points: field_density(params, points), 256, 0.15)
+  shape = surface.marching_cubes(density, level=10.0, half_size=0.15)
+  surface.write_mesh('face.ply', shape)
 """
 import os
 from typing import BinaryIO, Callable, NamedTuple, Optional

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from faceshop_jax import mesh as mesh_lib
+from faceshop_jax import surface
 
 RESOLUTION = 48
 HALF_SIZE = 0.25
@@ -20,8 +20,8 @@ def _sphere_density(center, radius):
 
 
 def _sphere_mesh(center=(0.0, 0.0, 0.0), radius=RADIUS):
-  density = mesh_lib.sample_density(_sphere_density(center, radius), RESOLUTION, HALF_SIZE)
-  return mesh_lib.marching_cubes(density, 0.0, HALF_SIZE)
+  density = surface.sample_density(_sphere_density(center, radius), RESOLUTION, HALF_SIZE)
+  return surface.marching_cubes(density, 0.0, HALF_SIZE)
 
 
 @pytest.fixture(scope='module')
@@ -86,15 +86,15 @@ def _colors(count):
 
 
 def test_grid_points_are_the_cube_corners_evenly_spaced():
-  points = mesh_lib.grid_points(5, 0.2)
+  points = surface.grid_points(5, 0.2)
   axis = np.array([-0.2, -0.1, 0.0, 0.1, 0.2], np.float32)
   assert points.shape == (5, 5, 5, 3) and points.dtype == np.float32
   np.testing.assert_allclose(points[4, 1, 3], [axis[4], axis[1], axis[3]], atol=1e-7)
   np.testing.assert_allclose(points[..., 0], np.broadcast_to(axis[:, None, None], (5, 5, 5)),
                              atol=1e-7)
-  assert mesh_lib.grid_spacing(5, 0.2) == pytest.approx(0.1)
+  assert surface.grid_spacing(5, 0.2) == pytest.approx(0.1)
   with pytest.raises(ValueError, match='resolution'):
-    mesh_lib.grid_points(1, 0.2)
+    surface.grid_points(1, 0.2)
 
 
 def test_sample_density_in_chunks_equals_one_call():
@@ -105,13 +105,13 @@ def test_sample_density_in_chunks_equals_one_call():
     batch_shapes.append(points.shape)
     return density_fn(points)
 
-  chunked = mesh_lib.sample_density(recording_fn, 12, 0.2, chunk=500)
+  chunked = surface.sample_density(recording_fn, 12, 0.2, chunk=500)
   assert batch_shapes == [(500, 3)] * 4  # 12³ = 1728 points, the last call padded.
-  whole = mesh_lib.sample_density(density_fn, 12, 0.2, chunk=12**3)
+  whole = surface.sample_density(density_fn, 12, 0.2, chunk=12**3)
   assert chunked.shape == (12, 12, 12) and chunked.dtype == np.float32
   # XLA may vectorise the two batch sizes differently: equal up to float32 rounding.
   np.testing.assert_allclose(chunked, whole, atol=1e-5)
-  np.testing.assert_allclose(whole, density_fn(mesh_lib.grid_points(12, 0.2)), atol=1e-5)
+  np.testing.assert_allclose(whole, density_fn(surface.grid_points(12, 0.2)), atol=1e-5)
 
 
 def test_sphere_vertices_lie_on_the_sphere(sphere):
@@ -143,22 +143,22 @@ def test_off_centre_sphere_keeps_its_centre_in_metres():
 def test_level_outside_the_field_range_is_an_error(level):
   density = np.linspace(-10, 15, 8**3).reshape(8, 8, 8)
   with pytest.raises(ValueError, match=r'range \[-10, 15\].*e\.g\. 2\.5'):
-    mesh_lib.marching_cubes(density, level, HALF_SIZE)
+    surface.marching_cubes(density, level, HALF_SIZE)
 
 
 def test_non_cube_or_non_finite_density_is_an_error():
   with pytest.raises(ValueError, match='cube'):
-    mesh_lib.marching_cubes(np.zeros((8, 8, 9)), 0.5, HALF_SIZE)
+    surface.marching_cubes(np.zeros((8, 8, 9)), 0.5, HALF_SIZE)
   density = np.zeros((8, 8, 8))
   density[0, 0, 0] = np.nan
   with pytest.raises(ValueError, match='NaN'):
-    mesh_lib.marching_cubes(density, 0.5, HALF_SIZE)
+    surface.marching_cubes(density, 0.5, HALF_SIZE)
 
 
 @pytest.mark.parametrize('with_colors', [False, True])
 @pytest.mark.parametrize('write, read, name', [
-    (mesh_lib.write_ply, _read_ply, 'sphere.ply'),
-    (mesh_lib.write_obj, _read_obj, 'sphere.obj'),
+    (surface.write_ply, _read_ply, 'sphere.ply'),
+    (surface.write_obj, _read_obj, 'sphere.obj'),
 ], ids=['ply', 'obj'])
 def test_file_round_trip(tmp_path, sphere, write, read, name, with_colors):
   colors = _colors(len(sphere.vertices)) if with_colors else None
@@ -174,12 +174,12 @@ def test_file_round_trip(tmp_path, sphere, write, read, name, with_colors):
 
 
 def test_write_mesh_picks_the_format_by_extension(tmp_path, sphere):
-  mesh_lib.write_mesh(str(tmp_path / 'a.PLY'), sphere)
-  mesh_lib.write_mesh(str(tmp_path / 'b.obj'), sphere)
+  surface.write_mesh(str(tmp_path / 'a.PLY'), sphere)
+  surface.write_mesh(str(tmp_path / 'b.obj'), sphere)
   assert _read_ply(str(tmp_path / 'a.PLY'))[0].shape == sphere.vertices.shape
   assert _read_obj(str(tmp_path / 'b.obj'))[0].shape == sphere.vertices.shape
   with pytest.raises(ValueError, match=r"'\.stl'.*\.ply, \.obj"):
-    mesh_lib.write_mesh(str(tmp_path / 'c.stl'), sphere)
+    surface.write_mesh(str(tmp_path / 'c.stl'), sphere)
   assert sorted(os.listdir(tmp_path)) == ['a.PLY', 'b.obj']
 
 
@@ -191,7 +191,7 @@ def test_write_mesh_picks_the_format_by_extension(tmp_path, sphere):
 ], ids=['float', 'rgba', 'too_few'])
 def test_bad_colors_are_an_error_and_write_nothing(tmp_path, sphere, extension, make_colors):
   with pytest.raises(ValueError, match='colors must be uint8'):
-    mesh_lib.write_mesh(str(tmp_path / f'sphere{extension}'), sphere,
+    surface.write_mesh(str(tmp_path / f'sphere{extension}'), sphere,
                         make_colors(len(sphere.vertices)))
   assert os.listdir(tmp_path) == []
 
@@ -200,7 +200,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, sphere):
   path = tmp_path / 'sphere.obj'
   path.write_text('previous')
   # The vertices are written before the faces fail to convert to integers.
-  broken = mesh_lib.Mesh(sphere.vertices, np.array([['0', '1', 'not an index']]))
+  broken = surface.Mesh(sphere.vertices, np.array([['0', '1', 'not an index']]))
   with pytest.raises(ValueError, match='not an index'):
-    mesh_lib.write_obj(str(path), broken)
+    surface.write_obj(str(path), broken)
   assert os.listdir(tmp_path) == ['sphere.obj'] and path.read_text() == 'previous'
