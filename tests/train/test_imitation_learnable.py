@@ -14,7 +14,7 @@ import optax
 from configs import gan as gan_config
 from faceshop_jax import face_model
 from faceshop_jax import geometry
-from faceshop_jax import inference
+from faceshop_jax import edit
 from faceshop_jax import models
 from faceshop_jax.face_model import prior as prior_lib
 from faceshop_jax.losses import imitative
@@ -47,8 +47,8 @@ def _batch():
   person, _ = prior_lib.sample_controls(jax.random.PRNGKey(3), model, 1)
   parts = model.split_coeffs(jnp.repeat(person, 4, axis=0))
   coeffs = model.merge_coeffs(parts._replace(
-      expression=jnp.stack([inference.expression_vector(model, e) for e, _ in VARIATIONS]),
-      gamma=jnp.stack([inference.light_gamma(*light) for _, light in VARIATIONS])))
+      expression=jnp.stack([edit.expression_vector(model, e) for e, _ in VARIATIONS]),
+      gamma=jnp.stack([edit.light_gamma(*light) for _, light in VARIATIONS])))
   camera = geometry.camera_from_yaw_pitch(jnp.zeros(4), jnp.zeros(4))
   render = face_model.render_face(model, coeffs, camera, SIZE)
   return coeffs, camera, render.image * 2.0 - 1.0, render.face_mask
