@@ -50,6 +50,8 @@ LIGHT_AMBIENT = 0.3
 # Mesh extraction (EG3D's shape extraction): the density level of the surface, and the sample grid.
 MESH_LEVEL = 10.0
 MESH_RESOLUTION = 128
+MESH_VIEW_YAWS = (-0.5, 0.5)  # mesh_views' two cameras
+MESH_BACKGROUND = 0.5  # what mesh_views draws behind the mesh, on [0, 1]
 
 
 @flax.struct.dataclass
@@ -425,29 +427,32 @@ def extract_mesh(bundle: inference.GeneratorBundle, portrait: Portrait, index: i
   return shape, visualize.to_uint8(colours)
 
 
-def save_outputs(rendered: Rendered, directory: str, names, composited: np.ndarray | None = None,
-                 outputs=('image', 'semantics', 'depth', 'alpha')) -> list[str]:
-  """Writes each portrait's outputs as PNGs DIRECTORY/<name>_<output>.png; returns the paths.
+def output_pictures(rendered: Rendered, composites: dict[str, np.ndarray] | None = None
+                    ) -> dict[str, np.ndarray]:
+  """Each output of the portraits as uint8 [N, R, R, 3] pictures at the image size, by name.
 
-  Outputs: 'image', 'semantics' (class colours), 'depth' (near white, far black), 'alpha' (the
-  matte), each upsampled to the image size by nearest neighbour (semantics) or bilinearly; and
-  'composite' when `composited` is given.
+  'image'; 'semantics' (class colours, nearest-neighbour upsampled); 'depth' (the nearest opaque
+  point white, the farthest black, empty rays black); 'alpha' (the accumulated opacity: the matte,
+  for a render with a transparent background); and each of `composites` ({name: uint8 [N, R, R, 3]},
+  e.g. composite's output) as given.
   """
-  n, size = rendered.image.shape[:2]
-  if len(names) != n:
-    raise ValueError(f'{len(names)} names for {n} portraits.')
-  pictures = {'image': rendered.image}
-  if 'semantics' in outputs:
-    rows = np.arange(size) * rendered.labels.shape[1] // size
-    pictures['semantics'] = classes.colorize(rendered.labels[:, rows][:, :, rows])
-  if 'depth' in outputs:
-    depth = upsample_alpha(_depth_shade(rendered.depth, rendered.alpha), size)
-    pictures['depth'] = np.repeat(visualize.to_uint8(depth)[..., None], 3, axis=-1)
-  if 'alpha' in outputs:
-    pictures['alpha'] = np.repeat(visualize.to_uint8(upsample_alpha(rendered.alpha, size))[..., None],
-                                  3, axis=-1)
-  if composited is not None:
-    pictures['composite'] = composited
+  size = rendered.image.shape[1]
+  rows = np.arange(size) * rendered.labels.shape[1] // size
+
+  def grey(x):
+    return np.repeat(visualize.to_uint8(upsample_alpha(x, size))[..., None], 3, axis=-1)
+
+  return {'image': rendered.image,
+          'semantics': classes.colorize(rendered.labels[:, rows][:, :, rows]),
+          'depth': grey(_depth_shade(rendered.depth, rendered.alpha)),
+          'alpha': grey(rendered.alpha), **(composites or {})}
+
+
+def save_pictures(pictures: dict[str, np.ndarray], directory: str, names) -> list[str]:
+  """Writes DIRECTORY/<name>.png (the 'image') and <name>_<output>.png for every other output of
+  output_pictures, one per portrait name; returns the paths."""
+  if any(len(images) != len(names) for images in pictures.values()):
+    raise ValueError(f'{len(names)} names for pictures of {len(pictures["image"])} portraits.')
   os.makedirs(directory, exist_ok=True)
   written = []
   for output, images in pictures.items():
@@ -456,6 +461,26 @@ def save_outputs(rendered: Rendered, directory: str, names, composited: np.ndarr
       visualize.save_png(path, image)
       written.append(path)
   return written
+
+
+def mesh_views(shape: surface.Mesh, colours: np.ndarray, size: int,
+               yaws=MESH_VIEW_YAWS) -> np.ndarray:
+  """uint8 [size, len(yaws)·size, 3]: the mesh drawn by the JAX rasterizer from cameras at these
+  yaws (pitch 0), its vertex colours lit by a frontal light (Lambertian, plus ambient) over grey."""
+  vertices = jnp.asarray(shape.vertices)[None]
+  triangles = jnp.asarray(shape.faces)
+  normals = face_model_lib.vertex_normals(vertices, triangles)
+  light = jnp.asarray([0.0, 0.3, 1.0]) / np.sqrt(1.09)
+  shade = 0.35 + 0.65 * jnp.clip(normals @ light, 0.0, 1.0)[..., None]
+  lit = jnp.asarray(colours, jnp.float32)[None] / 255.0 * shade
+  views = []
+  for yaw in yaws:
+    camera = geometry.camera_from_yaw_pitch(jnp.asarray([yaw]), jnp.zeros(1))
+    drawn = face_model_lib.render_mesh(vertices, lit, jnp.zeros(len(shape.vertices), jnp.int32),
+                                       triangles, camera, size)
+    mask = drawn.mask[..., None]
+    views.append(visualize.to_uint8(drawn.image * mask + MESH_BACKGROUND * (1.0 - mask))[0])
+  return np.concatenate(views, axis=1)
 
 
 def _depth_shade(depth: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -2,14 +2,15 @@ r"""Renders edited portraits from a trained generator: images, semantic masks, d
 
   python -m faceshop_jax.generate --workdir=/tmp/gan_export --seeds=0-7 --out=/tmp/portraits \
       [--yaw=0.3] [--pitch=0.0] [--identity_seed=12] [--expression=jawOpen=0.8,mouthSmileLeft=0.5] \
-      [--light=0.5,0.3,0.8] [--background=beach.jpg] [--mesh=ply] [--truncation=0.7] [--noblend]
+      [--light=0.5,0.3,0.8] [--background=beach.jpg,studio.png] [--mesh=ply] [--truncation=0.7] [--noblend]
 
 --workdir is a training run (its newest checkpoint, or the one at --step) or an export (python -m
 faceshop_jax.export). For every seed k it writes OUT/seed<k>.png and, at the image size,
 OUT/seed<k>_semantics.png (class colours), _depth.png (near white) and _alpha.png (the matte of
-the portrait with its background volume made transparent, paper §6.1); with --background, also
-OUT/seed<k>_composite.png, the portrait over that image; with --mesh, OUT/seed<k>.ply (or .obj),
-the surface of its density field with vertex colours.
+the portrait with its background volume made transparent, paper §6.1); for each --background
+image B, OUT/seed<k>_over_B.png, the portrait composited over it; with --mesh, OUT/seed<k>.ply
+(or .obj), the surface of its density field with vertex colours, and _mesh.png, that mesh drawn
+from two sides. OUT/sheet.png puts every output of every seed side by side.
 
 Edits (faceshop_jax.edit): --identity_seed takes that seed's identity κ; --expression sets named
 expression units in [0, 1] (all others 0), volume-blended into each seed's own portrait unless
@@ -22,14 +23,17 @@ import sys
 
 from absl import app
 from absl import flags
+import numpy as np
 
 from faceshop_jax import command_line
 from faceshop_jax import console
 from faceshop_jax import edit
 from faceshop_jax import surface
+from faceshop_jax import visualize
 
 FLAGS = flags.FLAGS
 MESH_FORMATS = ('ply', 'obj')
+SHEET = 'sheet.png'  # every output of every seed, a row per seed
 
 
 def define_flags() -> None:
@@ -49,7 +53,8 @@ def define_flags() -> None:
   flags.DEFINE_bool('blend', True, 'Render an --expression as a volume-blended edit of each '
                     "seed's own portrait (hair, clothes, background kept; paper §4.4); --noblend "
                     'renders the new controls whole.')
-  flags.DEFINE_string('background', None, 'An image to composite the portraits over (§6.1).')
+  flags.DEFINE_list('background', None, 'Images to composite the portraits over (§6.1), e.g. '
+                    'beach.jpg,studio.png.')
   flags.DEFINE_enum('mesh', None, MESH_FORMATS, 'Also write each portrait\'s surface as a mesh.')
   flags.DEFINE_integer('mesh_resolution', edit.MESH_RESOLUTION, 'Mesh sample grid side.')
   flags.DEFINE_float('mesh_level', edit.MESH_LEVEL, 'Mesh surface density (per metre).')
@@ -77,7 +82,8 @@ def main(argv):
     bundle = command_line.load_generator(FLAGS.workdir, FLAGS.step)
     portrait = edited_portraits(bundle, FLAGS.seeds)
     size = bundle.config.model.sr_resolution
-    background = (edit.load_background(FLAGS.background, size) if FLAGS.background else None)
+    backgrounds = {f'over_{os.path.splitext(os.path.basename(path))[0]}':
+                   edit.load_background(path, size) for path in FLAGS.background or []}
     rendered = edit.render(bundle, portrait, FLAGS.blend, truncation_psi=FLAGS.truncation)
     matted = edit.render(bundle, portrait, FLAGS.blend, transparent_background=True,
                          truncation_psi=FLAGS.truncation)
@@ -87,15 +93,20 @@ def main(argv):
   except (FileNotFoundError, ValueError) as e:
     sys.exit(f'generate: {e}')
   names = [f'seed{seed}' for seed in FLAGS.seeds]
-  edit.save_outputs(rendered._replace(alpha=matted.alpha), FLAGS.out, names,
-                    None if background is None else edit.composite(matted, background))
-  for name, (shape, colours) in zip(names, meshes):
+  pictures = edit.output_pictures(
+      rendered._replace(alpha=matted.alpha),
+      {name: edit.composite(matted, image) for name, image in backgrounds.items()})
+  written = edit.save_pictures(pictures, FLAGS.out, names)
+  rows = np.stack(list(pictures.values()), axis=1)  # [N, outputs, R, R, 3]
+  for name, (shape, colours), row in zip(names, meshes, rows):
     surface.write_mesh(os.path.join(FLAGS.out, f'{name}.{FLAGS.mesh}'), shape, colours)
-  extras = (', _composite.png' if background is not None else '') + (
-      f' and a .{FLAGS.mesh} mesh' if meshes else '')
-  print(f'Wrote seed<k>.png with _semantics.png, _depth.png, _alpha.png{extras} ({size}x{size}) '
-        f'for {len(names)} seed(s) to {FLAGS.out}. For videos run python -m faceshop_jax.video '
-        f'--workdir={FLAGS.workdir} --seeds={names[0][4:]} --orbit --out={FLAGS.out}/videos.')
+    visualize.save_png(os.path.join(FLAGS.out, f'{name}_mesh.png'),
+                       edit.mesh_views(shape, colours, size))
+  visualize.save_png(os.path.join(FLAGS.out, SHEET), visualize.image_grid(rows))
+  print(f'Wrote {len(written)} PNGs ({size}x{size}: {", ".join(pictures)}) for {len(names)} '
+        f'seed(s){f" and their .{FLAGS.mesh} meshes" if meshes else ""}, and {SHEET} (a row per '
+        f'seed), to {FLAGS.out}. For videos run python -m faceshop_jax.video '
+        f'--workdir={FLAGS.workdir} --seeds={FLAGS.seeds[0]} --orbit --out={FLAGS.out}/videos.')
 
 
 if __name__ == '__main__':

@@ -163,11 +163,15 @@ def test_generate_cli_writes_the_outputs(export_dir, bundle, portraits, tmp_path
   Image.fromarray(background).save(tmp_path / 'blue.png')
   out = tmp_path / 'out'
   result = run_module('faceshop_jax.generate', f'--workdir={export_dir}', '--seeds=0-1',
-                      f'--background={tmp_path / "blue.png"}', f'--out={out}')
+                      f'--background={tmp_path / "blue.png"}', '--mesh=obj', '--mesh_resolution=20',
+                      '--mesh_level=0.5', f'--out={out}')
   assert result.returncode == 0, result.stderr[-3000:]
   r = bundle.config.model.sr_resolution
-  outputs = ['', '_alpha', '_composite', '_depth', '_semantics']
-  assert sorted(os.listdir(out)) == sorted(f'seed{s}{o}.png' for s in SEEDS for o in outputs)
+  outputs = ['', '_semantics', '_depth', '_alpha', '_over_blue']
+  assert sorted(os.listdir(out)) == sorted(
+      [f'seed{s}{o}.png' for s in SEEDS for o in outputs + ['_mesh']] +
+      [f'seed{s}.obj' for s in SEEDS] + ['sheet.png'])
+  assert Image.open(out / 'sheet.png').size == (5 * (r + 2) + 2, 2 * (r + 2) + 2)
   for seed in SEEDS:
     image = np.asarray(Image.open(out / f'seed{seed}.png'))
     np.testing.assert_array_equal(image, portraits.image[seed])
