@@ -19,14 +19,18 @@ from faceshop_jax.train import loop
 from faceshop_jax.train import stage as stage_lib
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('workdir', None, 'Directory for checkpoints and summaries; resumed if present.')
-config_flags.DEFINE_config_file(
-    'config', None, 'Stage config file and preset, e.g. configs/vae.py:cpu.', lock_config=True)
-flags.DEFINE_bool('library_logs', False, "Keep the libraries' INFO logs on the console (orbax's "
-                  'per-save lines, tfds, jax); by default only progress, losses and warnings show.')
-flags.mark_flags_as_required(['config', 'workdir'])
 
 
+def define_flags() -> None:
+  """The command's flags (defined only when it runs, so the module imports anywhere)."""
+  flags.DEFINE_string('workdir', None, 'Directory for checkpoints and summaries; resumed if '
+                      'present.')
+  config_flags.DEFINE_config_file(
+      'config', None, 'Stage config file and preset, e.g. configs/vae.py:cpu.', lock_config=True)
+  flags.DEFINE_bool('library_logs', False, "Keep the libraries' INFO logs on the console "
+                    "(orbax's per-save lines, tfds, jax); by default only progress, losses and "
+                    'warnings show.')
+  flags.mark_flags_as_required(['config', 'workdir'])
 
 def main(argv):
   if len(argv) > 1:
@@ -50,4 +54,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)
