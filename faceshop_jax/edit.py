@@ -52,6 +52,10 @@ MESH_LEVEL = 10.0
 MESH_RESOLUTION = 128
 MESH_VIEW_YAWS = (-0.5, 0.5)  # mesh_views' two cameras
 MESH_BACKGROUND = 0.5  # what mesh_views draws behind the mesh, on [0, 1]
+MESH_VIEW_SIZE = 256
+# The depth picture shades the rays at least this opaque (the expected depth of fainter rays is
+# mostly the far bound).
+DEPTH_MIN_ALPHA = 0.1
 
 
 @flax.struct.dataclass
@@ -65,12 +69,16 @@ class Portrait:
     conditioning_camera: [N, 25] the camera the mapping is conditioned on.
     base_expression: [N, n_exp] the expression before the first expression edit (the portrait a
       blended edit keeps off the face), or None if the expression was never edited.
+    z_offset: [N, num_ws, control_dim] per-layer offsets added to the control vector z before
+      mapping (the paper's Z+, what inversion optimises; edits change z and keep the offsets), or
+      None for one z for every layer.
   """
   noise: jax.Array
   coeffs: jax.Array
   camera: jax.Array
   conditioning_camera: jax.Array
   base_expression: jax.Array | None = None
+  z_offset: jax.Array | None = None
 
   def __len__(self) -> int:
     return self.coeffs.shape[0]
@@ -128,6 +136,23 @@ def from_seeds(bundle: inference.GeneratorBundle, seeds, yaw: float = 0.0,
   """The portraits of the seeds (models.seed_controls with the run's own config)."""
   controls = models.seed_controls(bundle.config, seeds)
   return from_controls(controls.coeffs, controls.noise, yaw, pitch)
+
+
+def from_bundle(bundle: inference.GeneratorBundle, seeds=None, yaw: float | None = None,
+                pitch: float = 0.0) -> Portrait:
+  """The portraits of the seeds, or without seeds the bundle's personal portrait (an inverted
+  real person's export), seen from (yaw, pitch) if given (else its own camera).
+
+  Raises:
+    ValueError: no seeds and no personal portrait in the bundle.
+  """
+  if seeds is None:
+    if bundle.portrait is None:
+      raise ValueError('Give seeds: this generator holds no personal portrait (an export written '
+                       'by python -m faceshop_jax.invert does).')
+    portrait = Portrait(**{name: jnp.asarray(value) for name, value in bundle.portrait.items()})
+    return portrait if yaw is None else with_pose(portrait, yaw, pitch)
+  return from_seeds(bundle, seeds, yaw or 0.0, pitch)
 
 
 def _with_parts(bundle, portrait: Portrait, **parts: jax.Array) -> Portrait:
@@ -266,15 +291,43 @@ def _generator_inputs(bundle, portrait: Portrait, blend: bool):
   return z, z_original
 
 
-def _portrait_field(generator: models.TriPlaneGenerator, z, z_original, conditioning_camera,
-                    truncation_psi: float, transparent_background: bool):
-  """Inside generator.apply: (field_fn, ws for the super-resolution) of z, or of z's
-  volume-blended edit of z_original, its background transparent if asked."""
-  ws = generator.mapping(z, conditioning_camera, truncation_psi=truncation_psi)
-  field = generator.field(ws, 'const')
+def layer_ws(generator: models.TriPlaneGenerator, z, z_offset, conditioning_camera,
+             truncation_psi: float = 1.0) -> jax.Array:
+  """Inside generator.apply: ws [N, num_ws, w_dim] of z [N, control_dim] mapped through the
+  conditioning camera; with per-layer offsets z_offset [N, num_ws, control_dim], layer l's w is
+  the mapping of z + z_offset[:, l] (Z+)."""
+  if z_offset is None:
+    return generator.mapping(z, conditioning_camera, truncation_psi=truncation_psi)
+  n, layers = z_offset.shape[:2]
+  mapped = generator.mapping((z[:, None] + z_offset).reshape(n * layers, -1),
+                             jnp.repeat(conditioning_camera, layers, axis=0),
+                             truncation_psi=truncation_psi).reshape(n, layers, layers, -1)
+  return mapped[:, jnp.arange(layers), jnp.arange(layers)]
+
+
+def portrait_outputs(generator: models.TriPlaneGenerator, variables, z, z_original, z_offset,
+                     conditioning_camera, camera, truncation_psi: float = 1.0,
+                     transparent_background: bool = False) -> dict[str, jax.Array]:
+  """The generator's outputs (TriPlaneGenerator.__call__'s dict) for z [N, control_dim] with
+  optional per-layer offsets, or for z's volume-blended edit of z_original, rendered through
+  camera with constant noise and deterministic ray samples; differentiable in variables and z
+  (what render draws and inversion optimises)."""
+  def draw(module):
+    field, ws = _portrait_field(module, z, z_original, z_offset, conditioning_camera,
+                                truncation_psi, transparent_background)
+    return module.render_field(field, ws, camera, 'const')
+
+  return nn.apply(draw, generator)(variables)
+
+
+def _portrait_field(module, z, z_original, z_offset, conditioning_camera, truncation_psi,
+                    transparent_background):
+  """Inside generator.apply: (field_fn, ws for the super-resolution) of portrait_outputs."""
+  ws = layer_ws(module, z, z_offset, conditioning_camera, truncation_psi)
+  field = module.field(ws, 'const')
   if z_original is not None:
-    ws = generator.mapping(z_original, conditioning_camera, truncation_psi=truncation_psi)
-    field = nerf.blended_field(field, generator.field(ws, 'const'))
+    ws = layer_ws(module, z_original, z_offset, conditioning_camera, truncation_psi)
+    field = nerf.blended_field(field, module.field(ws, 'const'))
   if transparent_background:
     field = nerf.transparent_background(field)
   return field, ws
@@ -282,14 +335,10 @@ def _portrait_field(generator: models.TriPlaneGenerator, z, z_original, conditio
 
 @functools.partial(jax.jit, static_argnames=('generator', 'truncation_psi',
                                              'transparent_background'))
-def _render(generator, variables, z, z_original, conditioning_camera, camera, truncation_psi,
-            transparent_background):
-  def draw(module):
-    field, ws = _portrait_field(module, z, z_original, conditioning_camera, truncation_psi,
-                                transparent_background)
-    return module.render_field(field, ws, camera, 'const')
-
-  out = nn.apply(draw, generator)(variables)
+def _render(generator, variables, z, z_original, z_offset, conditioning_camera, camera,
+            truncation_psi, transparent_background):
+  out = portrait_outputs(generator, variables, z, z_original, z_offset, conditioning_camera,
+                         camera, truncation_psi, transparent_background)
   labels = jnp.argmax(out['semantics'], axis=-1).astype(jnp.int32)
   return out['image'], labels, out['depth'], out['alpha']
 
@@ -313,17 +362,18 @@ def render(bundle: inference.GeneratorBundle, portrait: Portrait, blend: bool = 
   chex.assert_shape([portrait.camera, portrait.conditioning_camera], (n, geometry.CAMERA_SIZE))
   z, z_original = _generator_inputs(bundle, portrait, blend)
   image, labels, depth, alpha = jax.device_get(_render(
-      bundle.generator, bundle.variables, z, z_original, portrait.conditioning_camera,
-      portrait.camera, float(truncation_psi), bool(transparent_background)))
+      bundle.generator, bundle.variables, z, z_original, portrait.z_offset,
+      portrait.conditioning_camera, portrait.camera, float(truncation_psi),
+      bool(transparent_background)))
   return Rendered(image=visualize.to_uint8(image, -1, 1), labels=np.asarray(labels),
                   depth=np.asarray(depth, np.float32), alpha=np.asarray(alpha, np.float32),
                   transparent_background=bool(transparent_background))
 
 
 @functools.partial(jax.jit, static_argnames=('generator', 'truncation_psi'))
-def _mapped_ws(generator, variables, z, conditioning_camera, truncation_psi):
-  return nn.apply(lambda module: module.mapping(z, conditioning_camera,
-                                                truncation_psi=truncation_psi), generator)(variables)
+def _mapped_ws(generator, variables, z, z_offset, conditioning_camera, truncation_psi):
+  return nn.apply(lambda module: layer_ws(module, z, z_offset, conditioning_camera,
+                                          truncation_psi), generator)(variables)
 
 
 def mapped_ws(bundle: inference.GeneratorBundle, portrait: Portrait,
@@ -331,8 +381,8 @@ def mapped_ws(bundle: inference.GeneratorBundle, portrait: Portrait,
   """float32 [N, num_ws, w_dim]: the portraits' w (their unblended controls mapped through the
   conditioning camera), what the synthesis network is modulated by."""
   z = models.control_vector(bundle.config, portrait.coeffs, portrait.noise)
-  return np.asarray(_mapped_ws(bundle.generator, bundle.variables, z, portrait.conditioning_camera,
-                               float(truncation_psi)))
+  return np.asarray(_mapped_ws(bundle.generator, bundle.variables, z, portrait.z_offset,
+                               portrait.conditioning_camera, float(truncation_psi)))
 
 
 def upsample_alpha(alpha: np.ndarray, size: int) -> np.ndarray:
@@ -383,11 +433,14 @@ def load_background(path: str, size: int) -> np.ndarray:
   return np.asarray(image, np.uint8)
 
 
-@functools.partial(jax.jit, static_argnames=('generator', 'truncation_psi'))
-def _field_at(generator, variables, z, z_original, conditioning_camera, points, truncation_psi):
+@functools.partial(jax.jit, static_argnames=('generator', 'truncation_psi',
+                                             'transparent_background'))
+def _field_at(generator, variables, z, z_original, z_offset, conditioning_camera, points,
+              truncation_psi, transparent_background):
   """Density [1, P] and colour [1, P, 3] in [0, 1] of one portrait's field at points [1, P, 3]."""
   def sample(module):
-    field, _ = _portrait_field(module, z, z_original, conditioning_camera, truncation_psi, False)
+    field, _ = _portrait_field(module, z, z_original, z_offset, conditioning_camera,
+                               truncation_psi, transparent_background)
     density, features, _ = field(points, None)
     return density, features[..., :3]
 
@@ -396,11 +449,13 @@ def _field_at(generator, variables, z, z_original, conditioning_camera, points, 
 
 def extract_mesh(bundle: inference.GeneratorBundle, portrait: Portrait, index: int = 0,
                  resolution: int = MESH_RESOLUTION, level: float = MESH_LEVEL, blend: bool = True,
-                 truncation_psi: float = 1.0, chunk: int = 65_536):
+                 truncation_psi: float = 1.0, transparent_background: bool = True,
+                 chunk: int = 65_536):
   """The surface of portrait[index]'s density field (EG3D's shape extraction) with vertex colours.
 
-  The field (blended as `render` would draw it) is sampled on a resolution³ grid over the
-  generator's tri-plane box; marching cubes cuts it at `level` (density per metre).
+  The field (blended as `render` would draw it; by default with its background volume made
+  transparent, so the mesh is the portrait's, not the backdrop's) is sampled on a resolution³ grid
+  over the generator's tri-plane box; marching cubes cuts it at `level` (density per metre).
 
   Returns:
     (surface.Mesh with vertices in metres in the head's frame, uint8 [V, 3] vertex colours: the
@@ -415,8 +470,10 @@ def extract_mesh(bundle: inference.GeneratorBundle, portrait: Portrait, index: i
   z, z_original = _generator_inputs(bundle, one, blend)
 
   def field_at(points):
-    return _field_at(bundle.generator, bundle.variables, z, z_original, one.conditioning_camera,
-                     jnp.asarray(points, jnp.float32)[None], float(truncation_psi))
+    return _field_at(bundle.generator, bundle.variables, z, z_original, one.z_offset,
+                     one.conditioning_camera,
+                     jnp.asarray(points, jnp.float32)[None], float(truncation_psi),
+                     bool(transparent_background))
 
   half_size = bundle.generator.box_half_size
   density = surface.sample_density(lambda p: field_at(p)[0][0], resolution, half_size, chunk)
@@ -463,7 +520,7 @@ def save_pictures(pictures: dict[str, np.ndarray], directory: str, names) -> lis
   return written
 
 
-def mesh_views(shape: surface.Mesh, colours: np.ndarray, size: int,
+def mesh_views(shape: surface.Mesh, colours: np.ndarray, size: int = MESH_VIEW_SIZE,
                yaws=MESH_VIEW_YAWS) -> np.ndarray:
   """uint8 [size, len(yaws)·size, 3]: the mesh drawn by the JAX rasterizer from cameras at these
   yaws (pitch 0), its vertex colours lit by a frontal light (Lambertian, plus ambient) over grey."""
@@ -484,8 +541,9 @@ def mesh_views(shape: surface.Mesh, colours: np.ndarray, size: int,
 
 
 def _depth_shade(depth: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-  """[N, r, r] in [0, 1]: nearest opaque depth of each portrait 1, farthest 0, empty rays 0."""
-  opaque = alpha > 0.5
+  """[N, r, r] in [0, 1]: of the rays with alpha > DEPTH_MIN_ALPHA, the nearest expected depth
+  of each portrait 1 and the farthest 0; the other rays 0."""
+  opaque = alpha > DEPTH_MIN_ALPHA
   near = np.where(opaque, depth, np.inf).min(axis=(1, 2), keepdims=True)
   far = np.where(opaque, depth, -np.inf).max(axis=(1, 2), keepdims=True)
   shade = (far - depth) / np.maximum(far - near, 1e-6)

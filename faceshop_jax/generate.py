@@ -5,7 +5,8 @@ r"""Renders edited portraits from a trained generator: images, semantic masks, d
       [--light=0.5,0.3,0.8] [--background=beach.jpg,studio.png] [--mesh=ply] [--truncation=0.7] [--noblend]
 
 --workdir is a training run (its newest checkpoint, or the one at --step) or an export (python -m
-faceshop_jax.export). For every seed k it writes OUT/seed<k>.png and, at the image size,
+faceshop_jax.export); without --seeds, the personal portrait of an export written by python -m
+faceshop_jax.invert is rendered (files named portrait*). For every seed k it writes OUT/seed<k>.png and, at the image size,
 OUT/seed<k>_semantics.png (class colours), _depth.png (near white) and _alpha.png (the matte of
 the portrait with its background volume made transparent, paper §6.1); for each --background
 image B, OUT/seed<k>_over_B.png, the portrait composited over it; with --mesh, OUT/seed<k>.ply
@@ -41,8 +42,10 @@ def define_flags() -> None:
   flags.DEFINE_string('workdir', None, 'A training run of a generator stage, or an export.')
   flags.DEFINE_integer('step', None, 'With a training run: the checkpoint step (default: newest).')
   command_line.define(command_line.parse_seeds, 'seeds', None, 'first-last,...',
-                      'Seeds to render: 0-7, 1,5,9 or 3.')
-  flags.DEFINE_float('yaw', 0.0, 'Camera yaw, radians (positive: the subject\'s left).')
+                      'Seeds to render: 0-7, 1,5,9 or 3; without, the personal portrait of an '
+                      'export written by python -m faceshop_jax.invert.')
+  flags.DEFINE_float('yaw', None, 'Camera yaw, radians (positive: the subject\'s left); default '
+                     'frontal, or the personal portrait\'s own view.')
   flags.DEFINE_float('pitch', 0.0, 'Camera pitch, radians (positive: from above).')
   flags.DEFINE_integer('identity_seed', None, 'Give every portrait the identity κ of this seed.')
   command_line.define(command_line.parse_expression, 'expression', None, 'name=value,...',
@@ -59,12 +62,12 @@ def define_flags() -> None:
   flags.DEFINE_integer('mesh_resolution', edit.MESH_RESOLUTION, 'Mesh sample grid side.')
   flags.DEFINE_float('mesh_level', edit.MESH_LEVEL, 'Mesh surface density (per metre).')
   flags.DEFINE_string('out', None, 'Directory for the PNGs (created if missing).')
-  flags.mark_flags_as_required(['workdir', 'seeds', 'out'])
+  flags.mark_flags_as_required(['workdir', 'out'])
 
 
 def edited_portraits(bundle, seeds) -> edit.Portrait:
-  """The seeds' portraits with the flags' edits applied."""
-  portrait = edit.from_seeds(bundle, seeds, FLAGS.yaw, FLAGS.pitch)
+  """The seeds' portraits (or the bundle's personal one) with the flags' edits applied."""
+  portrait = edit.from_bundle(bundle, seeds, FLAGS.yaw, FLAGS.pitch)
   if FLAGS.identity_seed is not None:
     portrait = edit.with_identity(bundle, portrait, seed=FLAGS.identity_seed)
   if FLAGS.light is not None:
@@ -92,21 +95,22 @@ def main(argv):
               for i in range(len(portrait))] if FLAGS.mesh else []
   except (FileNotFoundError, ValueError) as e:
     sys.exit(f'generate: {e}')
-  names = [f'seed{seed}' for seed in FLAGS.seeds]
-  pictures = edit.output_pictures(
-      rendered._replace(alpha=matted.alpha),
+  names = [f'seed{seed}' for seed in FLAGS.seeds] if FLAGS.seeds else ['portrait']
+  pictures = edit.output_pictures(  # the portrait's own depth and matte, without the backdrop
+      rendered._replace(alpha=matted.alpha, depth=matted.depth),
       {name: edit.composite(matted, image) for name, image in backgrounds.items()})
   written = edit.save_pictures(pictures, FLAGS.out, names)
   rows = np.stack(list(pictures.values()), axis=1)  # [N, outputs, R, R, 3]
   for name, (shape, colours), row in zip(names, meshes, rows):
     surface.write_mesh(os.path.join(FLAGS.out, f'{name}.{FLAGS.mesh}'), shape, colours)
     visualize.save_png(os.path.join(FLAGS.out, f'{name}_mesh.png'),
-                       edit.mesh_views(shape, colours, size))
+                       edit.mesh_views(shape, colours))
   visualize.save_png(os.path.join(FLAGS.out, SHEET), visualize.image_grid(rows))
   print(f'Wrote {len(written)} PNGs ({size}x{size}: {", ".join(pictures)}) for {len(names)} '
         f'seed(s){f" and their .{FLAGS.mesh} meshes" if meshes else ""}, and {SHEET} (a row per '
         f'seed), to {FLAGS.out}. For videos run python -m faceshop_jax.video '
-        f'--workdir={FLAGS.workdir} --seeds={FLAGS.seeds[0]} --orbit --out={FLAGS.out}/videos.')
+        f'--workdir={FLAGS.workdir} {f"--seeds={FLAGS.seeds[0]} " if FLAGS.seeds else ""}--orbit '
+        f'--out={FLAGS.out}/videos.')
 
 
 if __name__ == '__main__':

@@ -15,6 +15,7 @@ directory (faceshop_jax.saved) holds
   generator/         orbax: {'params': EMA params, 'stats', 'noise_const'}
   face_model.npz     the face model (face_model.save_npz), unless the run used the embedded one
   control_space/     the control space config.model.control_space names, if it names one
+  portrait.npz       a personal portrait's arrays (an inversion's; edit.Portrait), if any
 """
 import dataclasses
 import json
@@ -24,6 +25,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from faceshop_jax import control
 from faceshop_jax import face_model as face_model_lib
@@ -37,6 +39,7 @@ EXPORT_FILE = 'export.json'
 GENERATOR_DIR = 'generator'
 FACE_MODEL_FILE = 'face_model.npz'
 CONTROL_SPACE_DIR = 'control_space'
+PORTRAIT_FILE = 'portrait.npz'
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -51,12 +54,15 @@ class GeneratorBundle:
     variables: {'params': EMA parameters, 'stats': {w_avg}, 'noise_const': ...}.
     face_model: the face model whose coefficients κ, β, γ the control vectors hold.
     step: the training step the EMA parameters come from.
+    portrait: the arrays of a personal portrait (an inversion's, the generator tuned to it;
+      faceshop_jax.inversion.portrait_record), or None.
   """
   config: ml_collections.ConfigDict
   generator: models.TriPlaneGenerator
   variables: dict[str, Any]
   face_model: face_model_lib.FaceModel
   step: int
+  portrait: dict[str, np.ndarray] | None = None
 
   @property
   def control_dim(self) -> int:
@@ -71,11 +77,11 @@ def _abstract_variables(config, generator: models.TriPlaneGenerator) -> dict[str
   return saved.abstract(jax.eval_shape(lambda: generator.init(rngs, z, camera, camera)))
 
 
-def _bundle(config, variables, step: int) -> GeneratorBundle:
+def _bundle(config, variables, step: int, portrait=None) -> GeneratorBundle:
   models.check_control_space(config)
   return GeneratorBundle(config=config, generator=models.make_generator(config),
                          variables=variables, face_model=face_model_lib.load(config.data.face_model),
-                         step=step)
+                         step=step, portrait=portrait)
 
 
 def load_from_workdir(workdir: str, step: int | None = None) -> GeneratorBundle:
@@ -132,8 +138,8 @@ def is_export(directory: str) -> bool:
 def save_export(bundle: GeneratorBundle, out_dir: str) -> list[str]:
   """Writes bundle to out_dir (see the module docstring), atomically; returns the entries written.
 
-  The face model (unless embedded) and the control space the config names are copied in, so the
-  export needs nothing outside it. An existing export is replaced.
+  The face model (unless embedded), the control space the config names and the bundle's personal
+  portrait are copied in, so the export needs nothing outside it. An existing export is replaced.
 
   Raises:
     FileExistsError: out_dir exists and is neither an empty directory nor an export.
@@ -144,6 +150,8 @@ def save_export(bundle: GeneratorBundle, out_dir: str) -> list[str]:
   space_dir = config.model.get('control_space') or None
 
   def write_assets(staging):
+    if bundle.portrait is not None:
+      np.savez(os.path.join(staging, PORTRAIT_FILE), **bundle.portrait)
     if face_model_file:
       face_model_lib.save_npz(bundle.face_model, os.path.join(staging, face_model_file))
     if space_dir:
@@ -153,10 +161,12 @@ def save_export(bundle: GeneratorBundle, out_dir: str) -> list[str]:
   saved.write(out_dir, EXPORT_FILE,
               {'stage': config.get('stage'), 'step': bundle.step,
                'config': json.loads(config.to_json_best_effort()), 'face_model_file': face_model_file,
-               'control_space': bool(space_dir)},
+               'control_space': bool(space_dir), 'portrait': bundle.portrait is not None},
               EXPORT_FORMAT, {GENERATOR_DIR: bundle.variables}, extra=write_assets)
   return sorted(written + [f for f, used in ((FACE_MODEL_FILE, face_model_file),
-                                               (CONTROL_SPACE_DIR, space_dir)) if used])
+                                               (CONTROL_SPACE_DIR, space_dir),
+                                               (PORTRAIT_FILE, bundle.portrait is not None))
+                            if used])
 
 
 def load_export(out_dir: str) -> GeneratorBundle:
@@ -179,4 +189,8 @@ def load_export(out_dir: str) -> GeneratorBundle:
                                 if manifest['control_space'] else '')
   variables = saved.restore(out_dir, GENERATOR_DIR,
                             _abstract_variables(config, models.make_generator(config)))
-  return _bundle(config, variables, manifest['step'])
+  portrait = None
+  if manifest.get('portrait'):
+    with np.load(os.path.join(out_dir, PORTRAIT_FILE)) as arrays:
+      portrait = dict(arrays)
+  return _bundle(config, variables, manifest['step'], portrait)

@@ -93,20 +93,26 @@ def define_flags() -> None:
   """The command's flags (defined only when it runs, so the module imports anywhere)."""
   flags.DEFINE_string('workdir', None, 'A training run of a generator stage, or an export.')
   flags.DEFINE_integer('step', None, 'With a training run: the checkpoint step (default: newest).')
-  command_line.define(command_line.parse_seeds, 'seeds', '0', 'first-last,...',
-                      'Seeds to animate: 0-3, 1,5,9 or 3.')
+  command_line.define(command_line.parse_seeds, 'seeds', None, 'first-last,...',
+                      'Seeds to animate: 0-3, 1,5,9 or 3; without, the personal portrait of an '
+                      'export written by python -m faceshop_jax.invert (or seed 0).')
   flags.DEFINE_bool('orbit', False, 'Write a pose orbit of each seed.')
   command_line.define(command_line.parse_keyframes, 'expression', None, 'unit=v:v:...,...',
                       'Write an expression animation: unit keyframes in [0, 1], e.g. '
                       'jawOpen=0:0.8:0,mouthSmileLeft=0:0:1.')
   flags.DEFINE_integer('frames', 48, 'Frames per video.')
-  flags.DEFINE_float('fps', 24.0, 'Frames per second.')
+  define_output_flags()
+  flags.mark_flags_as_required(['workdir', 'out'])
+
+
+def define_output_flags() -> None:
+  """The flags every video-writing command shares: --fps, --format, --batch, --blend, --out."""
+  flags.DEFINE_float('fps', 24.0, 'Frames per second of the videos written.')
   flags.DEFINE_enum('format', 'mp4', FORMATS, 'mp4 (H.264) or gif.')
   flags.DEFINE_integer('batch', 8, 'Frames rendered at a time.')
   flags.DEFINE_bool('blend', True, 'Render expression frames volume-blended into the seed\'s own '
                     'portrait (paper §4.4); --noblend renders them whole.')
   flags.DEFINE_string('out', None, 'Directory for the videos (created if missing).')
-  flags.mark_flags_as_required(['workdir', 'out'])
 
 
 def main(argv):
@@ -120,12 +126,13 @@ def main(argv):
   try:
     bundle = command_line.load_generator(FLAGS.workdir, FLAGS.step)
     clips = []  # (name, frames as a Portrait), all checked before anything is rendered
-    for seed in FLAGS.seeds:
-      portrait = edit.from_seeds(bundle, [seed])
+    sources = ([('portrait', edit.from_bundle(bundle))] if FLAGS.seeds is None and bundle.portrait
+               else [(f'seed{seed}', edit.from_seeds(bundle, [seed])) for seed in FLAGS.seeds or [0]])
+    for name, portrait in sources:
       if FLAGS.orbit:
-        clips.append((f'seed{seed}_orbit', orbit(portrait, FLAGS.frames)))
+        clips.append((f'{name}_orbit', orbit(portrait, FLAGS.frames)))
       if FLAGS.expression:
-        clips.append((f'seed{seed}_expression',
+        clips.append((f'{name}_expression',
                       expression_animation(bundle, portrait, FLAGS.expression, FLAGS.frames)))
   except (FileNotFoundError, ValueError) as e:
     sys.exit(f'video: {e}')
