@@ -16,7 +16,8 @@ Endpoints (make_app):
   POST /api/save      an edit plus kind: 'png' | 'mesh' | 'video' -> {paths}.
 
 An edit is a JSON object of (all optional; DEFAULT_EDIT fills the rest)
-  seed           int >= 0: the portrait's controls (models.seed_controls).
+  seed           int >= 0: the portrait's controls (models.seed_controls); null: the personal
+                 portrait of an export written by python -m faceshop_jax.invert.
   identity_seed  int >= 0: whose identity κ it wears (default: seed's own).
   yaw, pitch     camera radians inside the trained range (face_model.prior.PriorConfig).
   expression     {unit: value in [0, 1]} (the others 0), or null for the seed's own expression.
@@ -94,9 +95,10 @@ class Light(NamedTuple):
 
 
 class Edit(NamedTuple):
-  """A checked edit request (the module docstring); identity_seed is resolved to a seed."""
-  seed: int
-  identity_seed: int
+  """A checked edit request (the module docstring); identity_seed is resolved to a seed (None
+  with seed None: the personal portrait's own identity)."""
+  seed: int | None
+  identity_seed: int | None
   yaw: float
   pitch: float
   expression: dict[str, float] | None
@@ -153,7 +155,9 @@ def parse_edit(payload: Any, bundle: inference.GeneratorBundle, extra_keys=()) -
     RequestError: naming the field, its value and what is allowed.
   """
   fields = {**DEFAULT_EDIT, **_object(payload, 'the request', (*DEFAULT_EDIT, *extra_keys))}
-  seed = _seed('seed', fields['seed'])
+  if fields['seed'] is None and bundle.portrait is None:
+    raise RequestError('seed must be an integer: this generator holds no personal portrait.')
+  seed = None if fields['seed'] is None else _seed('seed', fields['seed'])
   identity_seed = (seed if fields['identity_seed'] is None
                    else _seed('identity_seed', fields['identity_seed']))
   yaw, pitch = _number('yaw', fields['yaw']), _number('pitch', fields['pitch'])
@@ -178,7 +182,8 @@ def parse_edit(payload: Any, bundle: inference.GeneratorBundle, extra_keys=()) -
 
 def portrait_of(bundle: inference.GeneratorBundle, request: Edit) -> edit.Portrait:
   """The portrait (a batch of 1) of a checked edit."""
-  portrait = edit.from_seeds(bundle, [request.seed], request.yaw, request.pitch)
+  portrait = edit.from_bundle(bundle, None if request.seed is None else [request.seed],
+                              request.yaw, request.pitch)
   if request.identity_seed != request.seed:
     portrait = edit.with_identity(bundle, portrait, seed=request.identity_seed)
   if request.expression is not None:
@@ -218,7 +223,9 @@ def controls(bundle: inference.GeneratorBundle) -> dict:
                  'pitch': [-prior.max_pitch, prior.max_pitch], 'expression': [0.0, 1.0],
                  'seed': [0, MAX_SEED],
                  **{f'light_{name}': list(limits) for name, limits in LIGHT_RANGES.items()}},
-      'defaults': {**DEFAULT_EDIT, 'expression': expression_default},
+      'personal': bundle.portrait is not None,
+      'defaults': {**DEFAULT_EDIT, 'expression': expression_default,
+                   **({'seed': None} if bundle.portrait is not None else {})},
   }
 
 
@@ -264,7 +271,8 @@ class Editor:
       RequestError: a mesh of a field that never reaches the surface level (edit.extract_mesh).
     """
     os.makedirs(self.out_dir, exist_ok=True)
-    stem = os.path.join(self.out_dir, f'seed{request.seed}_{_edit_digest(request)}')
+    name = 'portrait' if request.seed is None else f'seed{request.seed}'
+    stem = os.path.join(self.out_dir, f'{name}_{_edit_digest(request)}')
     if kind == 'png':
       rendered, _ = self.render(request)
       image = rendered.image[0]
@@ -477,7 +485,7 @@ function edit() {
   }
   const identity = $("identity_seed").value.trim();
   return {
-    seed: number("seed"),
+    seed: $("seed").value.trim() === "" ? null : number("seed"),
     identity_seed: identity === "" ? null : Number(identity),
     yaw: number("yaw"), pitch: number("pitch"), expression,
     light: $("sampled_light").checked ? null : {
@@ -540,6 +548,10 @@ async function save(button) {
 async function start() {
   controls = await (await fetch("/api/controls")).json();
   const ranges = controls.ranges, defaults = controls.defaults;
+  if (controls.personal) {  // an inverted person's export: an empty seed is that person
+    $("seed").value = "";
+    $("seed").placeholder = "the inverted person";
+  }
   $("about").textContent = `step ${controls.step}, ${controls.image_size}×${controls.image_size}` +
     ` pixels; ${controls.units.length} expression units`;
   slider($("camera"), "yaw", "Yaw", ranges.yaw, defaults.yaw, 0.01);

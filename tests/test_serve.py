@@ -1,5 +1,6 @@
 """The interactive editor (faceshop_jax.serve): its API through TestClient, its page in Chromium."""
 import base64
+import dataclasses
 import io
 import os
 import shutil
@@ -17,6 +18,8 @@ from starlette import testclient
 import uvicorn
 
 from faceshop_jax import command_line
+from faceshop_jax import edit
+from faceshop_jax import inversion
 from faceshop_jax import media
 from faceshop_jax import serve
 
@@ -190,3 +193,16 @@ def test_page_renders_and_follows_the_yaw_slider(server_url, tmp_path):
       assert image.width >= 1000
   finally:
     driver.quit()
+
+
+def test_an_inverted_persons_export_is_edited_with_an_empty_seed(client, bundle, tmp_path):
+  assert client.post('/api/render', json={'seed': None}).status_code == 422
+  portrait = edit.from_seeds(bundle, [7], yaw=0.2)
+  personal = dataclasses.replace(bundle, portrait=inversion.portrait_record(portrait))
+  with testclient.TestClient(serve.make_app(personal, str(tmp_path))) as personal_client:
+    assert personal_client.get('/api/controls').json()['defaults']['seed'] is None
+    response = personal_client.post('/api/render',
+                                    json={'seed': None, 'yaw': 0.2, 'expression': None})
+    assert response.status_code == 200, response.text
+    np.testing.assert_array_equal(decode_png(response.json()['image']),
+                                  edit.render(bundle, portrait).image[0])
