@@ -23,7 +23,6 @@ import numpy as np
 
 from faceshop_jax import command_line
 from faceshop_jax import edit
-from faceshop_jax import face_model
 from faceshop_jax import inversion
 from faceshop_jax import visualize
 from faceshop_jax.analysis import weights
@@ -68,7 +67,7 @@ def main():
   args = parser.parse_args()
   bundle = command_line.load_generator(args.workdir)
   size = bundle.config.model.sr_resolution
-  model = face_model.load(bundle.config.data.face_model)
+  model = bundle.face_model
   judges = inversion.load_judges()
   reconstructor = weights.load_role_net('synthetic64', 'reconstructor')
   config = inversion.InversionConfig(latent_steps=args.latent_steps,
@@ -89,7 +88,8 @@ def main():
                   for x in (edited, renders['tuned'], target)])
     rows.append([target, *renders.values(), edited, target_edited])
     print(f'portrait {index}: {took:.0f} s; PSNR start {scores["start"][-1].psnr[0]:.1f}, latent '
-          f'{scores["latent"][-1].psnr[0]:.1f}, tuned {scores["tuned"][-1].psnr[0]:.1f} dB')
+          f'{scores["latent"][-1].psnr[0]:.1f}, tuned {scores["tuned"][-1].psnr[0]:.1f} dB; LPIPS '
+          f'latent {scores["latent"][-1].lpips[0]:.4f}, tuned {scores["tuned"][-1].lpips[0]:.4f}')
   visualize.save_png(os.path.join(args.out, 'held_out.png'), visualize.image_grid(np.stack(rows)))
   print(f'\n{args.portraits} held-out synthetic portraits ({size}², {args.latent_steps} latent + '
         f'{args.tuning_steps} tuning steps), medians:')
@@ -102,6 +102,8 @@ def main():
   print(f'\nEdit jawOpen 0.8 vs the world\'s render of it, LPIPS (median): inverted + edited '
         f'{lpips_edit:.4f}; chance (inversion, unedited) {lpips_none:.4f}; the world\'s own '
         f'unedited render {lpips_floor:.4f}.')
+  tuning_helps = sum(t.lpips[0] < l.lpips[0] for t, l in zip(scores['tuned'], scores['latent']))
+  print(f'Pivotal tuning lowered LPIPS on {tuning_helps} of {args.portraits} portraits.')
   print(f'Time per portrait: median {np.median(seconds):.0f} s (this machine).')
   print(f'Pictures (photo | start | latent | tuned | edited | world edited): {args.out}/held_out.png')
   if args.astronaut:
