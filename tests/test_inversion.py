@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 import pytest
+import skimage.data
 
 from faceshop_jax import edit
 from faceshop_jax import inference
@@ -126,6 +127,7 @@ def test_invert_command_writes_an_export_the_editing_commands_take(gan_workdir, 
     (None, [], 'no image at'),
     ('text', ['--aligned'], 'unreadable'),
     ('blank', [], 'no face'),
+    ('two people', [], 'several faces'),
 ])
 def test_invert_command_errors_write_nothing(gan_workdir, make, args, message, tmp_path):
   photo = tmp_path / 'photo.png'
@@ -134,6 +136,9 @@ def test_invert_command_errors_write_nothing(gan_workdir, make, args, message, t
   elif make == 'blank':
     colours = np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)
     Image.fromarray(colours).save(photo)
+  elif make == 'two people':
+    face = skimage.data.astronaut()[:256, 64:320]
+    Image.fromarray(np.concatenate([face, face], axis=1)).save(photo)
   result = run_module('faceshop_jax.invert', f'--image={photo}', f'--workdir={gan_workdir}',
                       f'--out={tmp_path / "me"}', *args)
   assert result.returncode != 0
