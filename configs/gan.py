@@ -68,6 +68,10 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
       'blur_init_sigma': 10.0,
       'gpc_prob': 0.5,  # generator pose-conditioning swap
       'ema_half_life_images': 10_000,
+      # Freeze-D (Mo et al. 2020) for fine-tuning on a new domain: D's first K blocks from the
+      # input resolution (fromRGB and the highest-resolution convolutions) keep their weights and
+      # get no optimiser state; 0 freezes nothing. At most log2(sr_resolution) − 2 blocks.
+      'freeze_d_blocks': 0,
   })
   config.optimizer = ml_collections.ConfigDict({
       'g_learning_rate': 0.002,

@@ -9,6 +9,12 @@ Build one of the named configs (`r{resolution}_n{train_count}`) or any size:
 
 Train seeds are 0 … train_count − 1 and test seeds start at TEST_SEED_OFFSET, so the splits are
 disjoint for any counts and a larger config's train split extends a smaller one's.
+
+An art style other than the world's default 'photo' (faceshop_jax.world.portraits.ART_STYLES)
+renders the same records in another look and is named `r{resolution}_n{train_count}_{style}`
+(e.g. `synthetic_portraits/r64_n400_cartoon`, the out-of-domain fine-tuning data of
+configs/finetune.py): a seed's camera, coefficients, landmarks and parsing are those of the photo
+config; only the image differs.
 """
 import dataclasses
 import importlib
@@ -31,21 +37,26 @@ class SyntheticPortraitsConfig(tfds.core.BuilderConfig):
     train_count: number of training records.
     test_count: number of test records.
     n_coeffs: coefficient dimension D; None takes the embedded face model's.
+    art_style: the renderer's art style ('photo' or 'cartoon'; see the module docstring).
   """
   resolution: int = 64
   train_count: int = 2000
   test_count: int = 200
   n_coeffs: int | None = None
+  art_style: str = 'photo'
 
   @classmethod
   def sized(cls, resolution: int, train_count: int, test_count: int | None = None,
-            n_coeffs: int | None = None) -> 'SyntheticPortraitsConfig':
-    """A config named `r{resolution}_n{train_count}`; test_count defaults to a tenth (at least 1)."""
+            n_coeffs: int | None = None, art_style: str = 'photo') -> 'SyntheticPortraitsConfig':
+    """A config named `r{resolution}_n{train_count}` (+ `_{art_style}` unless 'photo'); test_count
+    defaults to a tenth (at least 1)."""
     test_count = max(1, train_count // 10) if test_count is None else test_count
-    return cls(name=f'r{resolution}_n{train_count}',
-               description=f'{train_count} train / {test_count} test portraits at {resolution}².',
+    suffix = '' if art_style == 'photo' else f'_{art_style}'
+    return cls(name=f'r{resolution}_n{train_count}{suffix}',
+               description=(f'{train_count} train / {test_count} test {art_style} portraits at '
+                            f'{resolution}².'),
                resolution=resolution, train_count=train_count, test_count=test_count,
-               n_coeffs=n_coeffs)
+               n_coeffs=n_coeffs, art_style=art_style)
 
 
 class SyntheticPortraits(common.ArrayRecordBuilder):
@@ -86,7 +97,9 @@ class SyntheticPortraits(common.ArrayRecordBuilder):
     # Imported here so that reading (and registering) the builder never needs the renderer.
     portraits = importlib.import_module(RENDERER_MODULE)
     n_coeffs = self.info.features['coeffs'].shape[0]
-    for record in portraits.generate_records(list(seeds), self.builder_config.resolution):
+    config = self.builder_config
+    for record in portraits.generate_records(list(seeds), config.resolution,
+                                             art_style=config.art_style):
       if record['coeffs'].shape != (n_coeffs,):
         raise ValueError(
             f'The renderer gave {record["coeffs"].shape[-1]} coefficients but this config expects '

@@ -29,6 +29,7 @@ from typing import Any, Callable
 _REGISTRY = {
     'analysis': 'faceshop_jax.train.stages.analysis',
     'disentangle': 'faceshop_jax.train.stages.disentangle',
+    'finetune': 'faceshop_jax.train.stages.finetune',
     'gan': 'faceshop_jax.train.stages.gan',
     'imitative': 'faceshop_jax.train.stages.imitative',
     'vae': 'faceshop_jax.train.stages.vae',

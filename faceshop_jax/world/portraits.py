@@ -12,6 +12,15 @@ come from the structured prior (faceshop_jax.face_model.prior); the scene adds, 
 Everything is shaded by the same SH light and rasterized together, so the 19-class parsing map is
 exact: head classes from the face model's vertex labels, hair 17, cloth 16, background 0.
 The scene needs a full head model (neck, scalp, ears): the embedded one, not BFM's front face.
+
+Two art styles share everything but the colours (same controls, camera, landmarks and parsing):
+- 'photo': Lambertian SH shading of the per-vertex albedo, interpolated (the default);
+- 'cartoon': flat cel shading: a saturated, painted albedo times the SH irradiance posterised per
+  pixel into CEL_BAND-wide bands (the light's colour kept), so the light still shows as a hard
+  shadow edge; a flat background of the photo background's mean colour; and dark ink outlines
+  wherever the rendered parsing map changes class (silhouette, hairline, eyes, brows, lips, nose,
+  collar). The outlines are an edge pass over the renderer's own label buffer at the supersampled
+  resolution, before downsampling, not a filter on the finished picture.
 """
 import dataclasses
 import functools
@@ -26,10 +35,15 @@ from faceshop_jax import classes
 from faceshop_jax import face_model
 from faceshop_jax.face_model import model as model_lib
 from faceshop_jax.face_model import prior as prior_lib
+from faceshop_jax.face_model import shading
 from faceshop_jax.world import backgrounds
 
 _HAIR_COLOURS = np.array([[0.05, 0.04, 0.035], [0.16, 0.10, 0.06], [0.35, 0.22, 0.12],
                           [0.45, 0.20, 0.08], [0.75, 0.60, 0.35], [0.62, 0.60, 0.58]], np.float32)
+ART_STYLES = ('photo', 'cartoon')
+CEL_BAND = 0.3  # cartoon: width of the irradiance bands (ambient light alone is ~0.71)
+CARTOON_SATURATION = 1.8  # cartoon: albedo's distance from its grey, scaled
+INK = 0.06  # cartoon: the outlines' grey level
 _CURTAIN_GRID = (24, 8)  # angles around the back × rows down
 _TORSO_GRID = (32, 10)  # angles around × rows down
 
@@ -180,14 +194,52 @@ def _scene_topology(model: model_lib.FaceModel, scene: PortraitScene):
   return jnp.asarray(triangles), jnp.asarray(labels)
 
 
+def _painted(albedo: jax.Array) -> jax.Array:
+  """Cartoon albedo [..., 3]: albedo [..., 3] pushed CARTOON_SATURATION times further from its
+  grey, clipped to [0, 1]."""
+  grey = albedo.mean(axis=-1, keepdims=True)
+  return jnp.clip(grey + CARTOON_SATURATION * (albedo - grey), 0.0, 1.0)
+
+
+def _cel_shade(albedo: jax.Array, irradiance: jax.Array) -> jax.Array:
+  """Per-pixel cel shading [H, W, 3] of albedo [H, W, 3] under irradiance [H, W, 3]: the
+  irradiance's mean over channels posterised into CEL_BAND-wide bands, times its colour."""
+  brightness = irradiance.mean(axis=-1, keepdims=True)
+  colour = irradiance / jnp.maximum(brightness, 1e-6)
+  bands = CEL_BAND * jnp.maximum(jnp.round(brightness / CEL_BAND), 1.0)
+  return albedo * colour * bands
+
+
+def _outlines(labels: jax.Array) -> jax.Array:
+  """[H, W] float, 1 on pixels of labels [H, W] whose class differs from a 4-neighbour's (a line
+  two pixels wide along every class border, the silhouette included), else 0."""
+  padded = jnp.pad(labels, 1, mode='edge')
+  centre = padded[1:-1, 1:-1]
+  neighbours = (padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:])
+  return jnp.any(jnp.stack([n != centre for n in neighbours]), axis=0).astype(jnp.float32)
+
+
+def _cartoon_composite(mesh: face_model.MeshRender, background: jax.Array) -> jax.Array:
+  """The cartoon picture [H, W, 3] of one rendered mesh (a batch of 1; its attributes: painted
+  albedo [..., :3] and irradiance [..., 3:]): cel shading over the flat mean colour of background
+  [H, W, 3], with ink along the class borders."""
+  surface = _cel_shade(mesh.image[0, ..., :3], mesh.image[0, ..., 3:])  # 0 off the mesh
+  flat = jnp.broadcast_to(background.mean(axis=(0, 1)), background.shape)
+  composite = surface + (1 - mesh.mask[0, ..., None]) * flat
+  ink = _outlines(mesh.labels[0])[..., None]
+  return (1 - ink) * composite + ink * INK
+
+
 def render_portrait(key, model: model_lib.FaceModel, scene: PortraitScene, resolution: int,
-                    supersample: int = 2, identity_key=None) -> dict[str, jax.Array]:
+                    supersample: int = 2, identity_key=None,
+                    art_style: str = 'photo') -> dict[str, jax.Array]:
   """One portrait from one key: image [R, R, 3] float in [0, 1], parsing [R, R] int32,
   landmarks [68, 2] (pixels), camera [25], coeffs [D].
 
   identity_key, when given, draws the identity κ (shape α and albedo δ) from it instead of from
   `key`: portraits sharing an identity_key show one person with different expression, light, pose,
-  hair, clothes and background.
+  hair, clothes and background. art_style is one of ART_STYLES (module docstring); it changes the
+  image alone.
   """
   k_controls, k_style, k_background = jax.random.split(key, 3)
   coeffs, camera = prior_lib.sample_controls(k_controls, model, 1)
@@ -195,15 +247,21 @@ def render_portrait(key, model: model_lib.FaceModel, scene: PortraitScene, resol
     coeffs = prior_lib.with_identity(model, coeffs,
                                      prior_lib.sample_controls(identity_key, model, 1)[0])
   return render_controls(k_style, k_background, model, scene, coeffs[0], camera[0], resolution,
-                         supersample)
+                         supersample, art_style)
 
 
 def render_controls(k_style, k_background, model: model_lib.FaceModel, scene: PortraitScene,
                     coeffs: jax.Array, camera: jax.Array, resolution: int,
-                    supersample: int = 2) -> dict[str, jax.Array]:
+                    supersample: int = 2, art_style: str = 'photo') -> dict[str, jax.Array]:
   """The portrait of given controls coeffs [D] and camera [25], hair and clothes drawn from
   k_style and the background from k_background (render_portrait's outputs): the exact render of
-  what a generator given the same controls should show (the floor of control accuracy)."""
+  what a generator given the same controls should show (the floor of control accuracy).
+
+  Raises:
+    ValueError: if art_style is not one of ART_STYLES.
+  """
+  if art_style not in ART_STYLES:
+    raise ValueError(f'Unknown art style {art_style!r}; the world renders {list(ART_STYLES)}.')
   camera = camera[None]
   style = sample_style(k_style)
   parts = model.split_coeffs(coeffs)
@@ -221,10 +279,18 @@ def render_controls(k_style, k_background, model: model_lib.FaceModel, scene: Po
       model_lib.albedo(model, parts.texture),
       style['hair_colour'] * hair_streaks[:, None],
       jnp.clip(style['cloth_colour'] * stripes[:, None], 0, 1)])
-  colours = face_model.shade(albedo, normals, parts.gamma)
   big = resolution * supersample
-  mesh = face_model.render_mesh(vertices[None], colours[None], vertex_labels, triangles, camera, big)
-  composite = mesh.image[0] + (1 - mesh.mask[0, ..., None]) * backgrounds.background(k_background, big)
+  background = backgrounds.background(k_background, big)
+  if art_style == 'photo':
+    colours = face_model.shade(albedo, normals, parts.gamma)
+    mesh = face_model.render_mesh(vertices[None], colours[None], vertex_labels, triangles, camera,
+                                  big)
+    composite = mesh.image[0] + (1 - mesh.mask[0, ..., None]) * background
+  else:  # cartoon: albedo and irradiance interpolated apart, shaded per pixel
+    attributes = jnp.concatenate([_painted(albedo), shading.irradiance(normals, parts.gamma)], -1)
+    mesh = face_model.render_mesh(vertices[None], attributes[None], vertex_labels, triangles,
+                                  camera, big)
+    composite = _cartoon_composite(mesh, background)
   image = composite.reshape(resolution, supersample, resolution, supersample, 3).mean(axis=(1, 3))
   votes = jax.nn.one_hot(mesh.labels[0], classes.NUM_CLASSES).reshape(
       resolution, supersample, resolution, supersample, -1).sum(axis=(1, 3))
@@ -234,14 +300,15 @@ def render_controls(k_style, k_background, model: model_lib.FaceModel, scene: Po
 
 
 @functools.lru_cache(maxsize=4)
-def _batch_renderer(resolution: int):
+def _batch_renderer(resolution: int, art_style: str):
   model = face_model.load_embedded()
   scene = build_scene(model)
 
   @jax.jit
   def render(seeds):
     keys = jax.vmap(jax.random.PRNGKey)(seeds)
-    return jax.vmap(lambda k: render_portrait(k, model, scene, resolution))(keys)
+    return jax.vmap(lambda k: render_portrait(k, model, scene, resolution,
+                                              art_style=art_style))(keys)
 
   return render
 
@@ -271,13 +338,15 @@ def identity_group_renderer(resolution: int, views: int):
   return render
 
 
-def generate_records(seeds: Sequence[int], resolution: int, batch_size: int = 8) -> Iterator[dict]:
+def generate_records(seeds: Sequence[int], resolution: int, batch_size: int = 8,
+                     art_style: str = 'photo') -> Iterator[dict]:
   """Portrait records of the embedded head, one per seed, deterministic from the seed.
 
   Yields dicts: image uint8 [R, R, 3], parsing uint8 [R, R], landmarks float32 [68, 2] (pixels),
-  camera float32 [25], coeffs float32 [D], seed int64.
+  camera float32 [25], coeffs float32 [D], seed int64. Every art style (ART_STYLES) gives a seed
+  the same record but for the image.
   """
-  render = _batch_renderer(resolution)
+  render = _batch_renderer(resolution, art_style)
   seeds = list(seeds)
   for start in range(0, len(seeds), batch_size):
     chunk = seeds[start:start + batch_size]

@@ -10,8 +10,10 @@ TEST_COUNT = 5
 NAME = f'synthetic_portraits/r{RESOLUTION}_n{TRAIN_COUNT}'
 
 
-def generate_records(seeds, resolution):
-  """Records as the renderer's generate_records yields them: random but deterministic per seed."""
+def generate_records(seeds, resolution, art_style='photo'):
+  """Records as the renderer's generate_records yields them: random but deterministic per seed
+  (the same in every art style)."""
+  del art_style
   for seed in seeds:
     rng = np.random.default_rng(seed)
     yield {

@@ -215,3 +215,27 @@ def test_first_use_build_accepts_registered_and_custom_names(tmp_path, monkeypat
   assert built == ['r32_n500', 'r16_n7']
   with pytest.raises(ValueError, match='like synthetic_portraits/r64_n2000'):
     build.ensure_synthetic_portraits('portrait_folder/ffhq', str(tmp_path))
+
+
+def test_art_style_names_the_config_and_reaches_the_renderer(tmp_path, monkeypatch, fake_renderer):
+  styles, render = [], fake_renderer.generate_records
+
+  def recording_renderer(seeds, resolution, art_style):
+    styles.append(art_style)
+    return render(seeds, resolution)
+
+  monkeypatch.setattr(fake_renderer, 'generate_records', recording_renderer)
+  builder = fake_portraits.build(tmp_path, resolution=8, train_count=2, test_count=1,
+                                 art_style='cartoon')
+  assert builder.builder_config.name == 'r8_n2_cartoon' and styles == ['cartoon', 'cartoon']
+
+
+def test_first_use_build_reads_the_art_style_from_the_name(tmp_path, monkeypatch):
+  from data_pipelines import build  # pylint: disable=g-import-not-at-top
+  built = []
+  monkeypatch.setattr(synthetic_portraits.SyntheticPortraits, 'download_and_prepare',
+                      lambda self, *a, **k: built.append((self.builder_config.name,
+                                                          self.builder_config.art_style)))
+  build.ensure_synthetic_portraits('synthetic_portraits/r16_n7_cartoon', str(tmp_path))
+  build.ensure_synthetic_portraits('synthetic_portraits/r16_n7', str(tmp_path))
+  assert built == [('r16_n7_cartoon', 'cartoon'), ('r16_n7', 'photo')]

@@ -52,3 +52,24 @@ def test_camera_and_landmarks_agree(records):
     nose = r['landmarks'][30, 0]
     if abs(float(yaw)) > 0.15:
       assert np.sign(eyes_mid - nose) == np.sign(float(yaw)), (yaw, eyes_mid, nose)
+
+
+def test_cartoon_style_changes_the_look_alone(records):
+  cartoon = list(portraits.generate_records(SEEDS, RESOLUTION, batch_size=6, art_style='cartoon'))
+  for photo, toon in zip(records, cartoon):
+    for key in ('parsing', 'landmarks', 'camera', 'coeffs', 'seed'):
+      assert toon[key].tobytes() == photo[key].tobytes(), key
+    face = np.isin(photo['parsing'], classes.FACE)
+    change = np.abs(toon['image'].astype(int) - photo['image'].astype(int)).mean(axis=-1)
+    assert change[face].mean() > 10, change[face].mean()  # of 255: painted albedo, cel shading
+    # Ink along the class borders: they are much darker than in the photo.
+    parsing = photo['parsing']
+    border = np.zeros_like(face)
+    border[1:] |= parsing[1:] != parsing[:-1]
+    border[:, 1:] |= parsing[:, 1:] != parsing[:, :-1]
+    assert toon['image'][border].mean() < 0.6 * photo['image'][border].mean()
+
+
+def test_unknown_art_style_is_named():
+  with pytest.raises(ValueError, match=r"Unknown art style 'sketch'.*'photo', 'cartoon'"):
+    next(portraits.generate_records([0], 16, batch_size=1, art_style='sketch'))

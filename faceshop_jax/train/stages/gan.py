@@ -7,8 +7,11 @@ z = (ε, κ, β, γ) drawn from the control prior:
   G: the non-saturating side of the same loss through the rendering camera, with the conditioning
      camera swapped within the batch at `gpc_prob`, plus EG3D's density regulariser every
      `density_reg_interval` steps; an EMA of G is kept for summaries and export.
-Both see images blurred by a σ that fades to 0 (EG3D's blur fade).
+Both see images blurred by a σ that fades to 0 (EG3D's blur fade). With
+config.loss.freeze_d_blocks = K > 0, D's first K blocks from the input resolution are frozen
+(Freeze-D, Mo et al. 2020: fine-tuning on a new domain keeps D's low-level features).
 """
+import re
 from typing import NamedTuple
 
 import jax
@@ -61,6 +64,37 @@ def _rngs(key) -> dict[str, jax.Array]:
   return dict(zip(models.RNG_STREAMS, jax.random.split(key, len(models.RNG_STREAMS))))
 
 
+def discriminator_blocks(d_params) -> list[str]:
+  """Names of the dual discriminator's residual blocks, input resolution first (['b64', 'b32',
+  'b16', 'b8'] at 64²; the 4×4 epilogue and the camera mapping are not blocks)."""
+  return sorted((name for name in d_params if re.fullmatch(r'b\d+', name)),
+                key=lambda name: -int(name[1:]))
+
+
+def freeze_d(tx: optax.GradientTransformation, d_params,
+             frozen_blocks: int) -> optax.GradientTransformation:
+  """D's optimiser with its first `frozen_blocks` blocks frozen (Freeze-D).
+
+  The frozen blocks' updates are zero (optax.set_to_zero) and they keep no optimiser state, so
+  their parameters never change; `tx` updates everything else. frozen_blocks = 0 returns tx itself
+  (the optimiser state of a run without Freeze-D is unchanged).
+
+  Raises:
+    ValueError: if frozen_blocks is negative or more than D has blocks.
+  """
+  blocks = discriminator_blocks(d_params)
+  if not 0 <= frozen_blocks <= len(blocks):
+    raise ValueError(f'config.loss.freeze_d_blocks = {frozen_blocks}, but the discriminator has '
+                     f'{len(blocks)} blocks ({", ".join(blocks)}, input resolution first): freeze '
+                     f'0 to {len(blocks)} of them.')
+  if not frozen_blocks:
+    return tx
+  frozen = set(blocks[:frozen_blocks])
+  labels = jax.tree_util.tree_map_with_path(
+      lambda path, _: 'frozen' if path[0].key in frozen else 'trained', d_params)
+  return optax.multi_transform({'trained': tx, 'frozen': optax.set_to_zero()}, labels)
+
+
 def init_state(config, rng, constants) -> state_lib.TrainState:
   generator, discriminator = models.make_generator(config), models.make_discriminator(config)
   key_g, key_d, key_z, key_state = jax.random.split(rng, 4)
@@ -80,7 +114,8 @@ def init_state(config, rng, constants) -> state_lib.TrainState:
   return state_lib.TrainState.create(
       params={'generator': g_vars['params'], 'discriminator': d_vars['params']},
       tx={'generator': optax.adam(opt.g_learning_rate, b1=opt.b1, b2=opt.b2),
-          'discriminator': optax.adam(d_lr, b1=d_b1, b2=d_b2)},
+          'discriminator': freeze_d(optax.adam(d_lr, b1=d_b1, b2=d_b2), d_vars['params'],
+                                    config.loss.freeze_d_blocks)},
       rng=key_state,
       constants={**constants,
                  'generator_state': {k: v for k, v in g_vars.items() if k != 'params'},
