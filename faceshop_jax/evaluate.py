@@ -54,6 +54,9 @@ def define_flags() -> None:
   flags.DEFINE_bool('fd', False, 'Also measure FD-VGG16 (and FID with --inception_dir).')
   flags.DEFINE_integer('fd_images', 500, 'Generated and dataset images for --fd.')
   flags.DEFINE_string('inception_dir', '', 'Converted Inception-v3 weights for true FID.')
+  flags.DEFINE_string('fd_data', '', 'With --fd: the dataset to compare with (default: the run\'s '
+                      'own), e.g. synthetic_portraits/r64_n400_cartoon.')
+  flags.DEFINE_string('fd_data_dir', '', 'With --fd_data: its tfds data_dir (default: the run\'s).')
   flags.DEFINE_bool('disentanglement', False, 'Also measure DS and IS (--bases portraits, '
                     '--edits edits of each factor) and the non-face error of expression edits '
                     'with and without volume blending (--edit_sources portraits).')
@@ -75,14 +78,16 @@ def generated_batches(config, variables, count: int, batch_size: int, seed: int)
 
 
 def image_quality_of(config, variables) -> dict[str, float]:
-  """{'FD-VGG16': ..., ['FID': ...], 'fd_images': n} against the run's training dataset."""
+  """{'FD-VGG16': ..., ['FID': ...], 'fd_images': n} against the run's training dataset, or the
+  one --fd_data names (e.g. a fine-tuning target's, to measure a run before it)."""
   feature_fns = {'FD-VGG16': image_quality.fd_vgg16_feature_fn()}
   if FLAGS.inception_dir:
     feature_fns['FID'] = image_quality.fid_inception_feature_fn(FLAGS.inception_dir)
   results = {}
   for name, feature_fn in feature_fns.items():
-    real = image_quality.dataset_image_batches(config.data.name, FLAGS.fd_images, _FD_BATCH,
-                                               data_dir=config.data.data_dir or None)
+    real = image_quality.dataset_image_batches(FLAGS.fd_data or config.data.name, FLAGS.fd_images,
+                                               _FD_BATCH, data_dir=FLAGS.fd_data_dir or
+                                               config.data.data_dir or None)
     fake = generated_batches(config, variables, FLAGS.fd_images, _FD_BATCH, FLAGS.seed + 1)
     distance = image_quality.frechet_distance_of_sets(fake, real, feature_fn,
                                                       max_images=FLAGS.fd_images)
