@@ -46,7 +46,9 @@ def main(argv):
     if jax.process_index() == 0:
       build.ensure_synthetic_portraits(config.data.name, config.data.data_dir or None)
     multihost_utils.sync_global_devices('synthetic dataset ready')
-  loop.train_and_evaluate(config, FLAGS.workdir)
+  state = loop.train_and_evaluate(config, FLAGS.workdir)
+  if int(state.step) < config.num_train_steps:
+    return  # preempted: the loop has said how to resume
   stage = stage_lib.get_stage(config.stage)
   workdir = os.path.abspath(FLAGS.workdir)
   logging.info('Done: %s stage, %d steps; checkpoints and TensorBoard summaries in %s. Next: %s',

@@ -5,7 +5,8 @@
 resumes from the newest checkpoint in WORKDIR/checkpoints (state, data-iterator position and
 RNG), writes TensorBoard summaries to WORKDIR, and stops with NonFiniteLossError, naming the
 step and the loss term, if any metric becomes NaN or infinite; the last good checkpoint is kept
-(a state with a non-finite loss is never saved).
+(a state with a non-finite loss is never saved). SIGTERM (preemption) stops it after the current
+step with that step checkpointed, so the same command resumes there.
 """
 import functools
 import math
@@ -19,6 +20,7 @@ import numpy as np
 from faceshop_jax import saved
 from faceshop_jax.train import checkpoints as checkpoints_lib
 from faceshop_jax.train import mesh as mesh_lib
+from faceshop_jax.train import preemption
 from faceshop_jax.train import stage as stage_lib
 from faceshop_jax.train.writers import metric_writers
 from faceshop_jax.train.writers import periodic_actions
@@ -136,7 +138,12 @@ def make_train_step(config, stage: stage_lib.Stage, shardings, mesh) -> TrainSte
 
 
 def train_and_evaluate(config, workdir: str, stage: stage_lib.Stage | None = None):
-  """Runs (or resumes) config's stage to config.num_train_steps; returns the final state."""
+  """Runs (or resumes) config's stage to config.num_train_steps; returns the final state.
+
+  On SIGTERM (see preemption.py) it finishes the current step, saves its checkpoint, logs how to
+  resume and returns that step's state early (state.step < config.num_train_steps; stage.finish
+  is not run).
+  """
   stage = stage or stage_lib.get_stage(config.stage)
   workdir = os.path.abspath(workdir)
   mesh = mesh_lib.make_mesh(config.mesh.model)
@@ -166,30 +173,43 @@ def train_and_evaluate(config, workdir: str, stage: stage_lib.Stage | None = Non
   report = periodic_actions.ReportProgress(num_train_steps=config.num_train_steps, writer=writer,
                                            every_steps=config.log_every_steps)
   config_json = config.to_json_best_effort()
-  last_good, sums, count = start or None, {}, 0
-  try:
-    for step in range(start + 1, config.num_train_steps + 1):
-      batch = next(data)
-      variant = stage.step_variant(config, step - 1) if stage.step_variant else None
-      with jax.profiler.StepTraceAnnotation('train', step_num=step):
-        state, metrics = train_step(state, _global_batch(batch, batch_sharding), variant)
-      metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      _check_finite(step, metrics, last_good, checkpoints.directory)
-      for k, v in metrics.items():
-        sums[k] = sums.get(k, 0.0) + v
-      count += 1
-      report(step)
-      if step % config.log_every_steps == 0 or step == config.num_train_steps:
-        writer.write_scalars(step, {k: v / count for k, v in sums.items()})
-        sums, count = {}, 0
-      if stage.summaries and config.summary_every_steps and step % config.summary_every_steps == 0:
-        _write_summaries(writer, step, stage.summaries(config, state, batch))
-      if step % config.checkpoint_every_steps == 0 or step == config.num_train_steps:
-        checkpoints.save(step, state, data, config_json)
-        last_good = step
-  finally:
-    checkpoints.wait()
-    writer.flush()
+  last_good, sums, count, preempted = start or None, {}, 0, False
+  with preemption.SigtermRequest() as sigterm:
+    try:
+      for step in range(start + 1, config.num_train_steps + 1):
+        batch = next(data)
+        variant = stage.step_variant(config, step - 1) if stage.step_variant else None
+        with jax.profiler.StepTraceAnnotation('train', step_num=step):
+          state, metrics = train_step(state, _global_batch(batch, batch_sharding), variant)
+        metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        _check_finite(step, metrics, last_good, checkpoints.directory)
+        for k, v in metrics.items():
+          sums[k] = sums.get(k, 0.0) + v
+        count += 1
+        report(step)
+        if step % config.log_every_steps == 0 or step == config.num_train_steps:
+          writer.write_scalars(step, {k: v / count for k, v in sums.items()})
+          sums, count = {}, 0
+        if (stage.summaries and config.summary_every_steps
+            and step % config.summary_every_steps == 0):
+          _write_summaries(writer, step, stage.summaries(config, state, batch))
+        if step % config.checkpoint_every_steps == 0 or step == config.num_train_steps:
+          checkpoints.save(step, state, data, config_json)
+          last_good = step
+        if step < config.num_train_steps and sigterm.requested():
+          if last_good != step:
+            checkpoints.save(step, state, data, config_json)
+            last_good = step
+          preempted = True
+          break
+    finally:
+      checkpoints.wait()  # still under the SIGTERM handler: a second SIGTERM cannot cut it short
+      writer.flush()
+  if preempted:
+    checkpoints.close()
+    logging.warning('Preempted (SIGTERM) at step %d: checkpoint saved in %s; relaunch the same '
+                    'command to resume.', last_good, checkpoints.directory)
+    return state
   if stage.finish:
     stage.finish(config, workdir, state)
   checkpoints.close()

@@ -1,4 +1,5 @@
-"""The training harness: events and checkpoints, exact resume, NaN guard, sharding, bad configs."""
+"""The training harness: events and checkpoints, exact resume, preemption, NaN guard, sharding,
+bad configs."""
 import dataclasses
 import glob
 import logging
@@ -128,6 +129,66 @@ def test_sigkill_at_any_moment_leaves_only_checkpoints_that_restore_right(tmp_pa
   assert loop.checkpoints_lib.Checkpoints(workdir).latest_step() is not None
   resumed = loop.train_and_evaluate(config, workdir, toy_stage.STAGE)
   expected = loop.train_and_evaluate(config, str(tmp_path / 'whole'), toy_stage.STAGE)
+  for got, want in zip(_leaves(resumed), _leaves(expected)):
+    np.testing.assert_array_equal(got, want)
+
+
+_PREEMPTIBLE_RUN = '''
+import dataclasses
+import sys
+import time
+sys.path.insert(0, {tests!r})
+from absl import logging
+import toy_stage
+from faceshop_jax import data
+from faceshop_jax.train import loop
+logging.set_verbosity('info')
+config = toy_stage.config(**{config!r})
+
+def slow_batch(i):  # ~25 steps a second: still running when the signal comes
+  time.sleep(0.04)
+  return toy_stage._make_batch(config, i)
+
+loop.train_and_evaluate(config, {workdir!r}, dataclasses.replace(
+    toy_stage.STAGE, make_data=lambda c: data.generated_batches(slow_batch)))
+'''
+
+
+def _launch(code: str, log_path: str) -> subprocess.Popen:
+  with open(log_path, 'w') as log:
+    return subprocess.Popen([sys.executable, '-c', code], stdout=log, stderr=subprocess.STDOUT)
+
+
+def test_sigterm_checkpoints_the_current_step_exits_0_and_the_same_command_resumes(tmp_path):
+  """A preempted run (SIGTERM) saves the step it was on and says so; relaunched, it ends as an
+  uninterrupted run does."""
+  workdir = str(tmp_path / 'preempted')
+  overrides = {'num_train_steps': 150, 'checkpoint_every_steps': 10, 'log_every_steps': 10}
+  code = _PREEMPTIBLE_RUN.format(tests=os.path.dirname(__file__), workdir=workdir,
+                                 config=overrides)
+  process = _launch(code, str(tmp_path / 'first.log'))
+  checkpoints = os.path.join(workdir, 'checkpoints')
+  deadline = time.time() + 240
+  while time.time() < deadline and process.poll() is None:
+    if os.path.isdir(checkpoints) and any(d.isdigit() for d in os.listdir(checkpoints)):
+      break
+    time.sleep(0.02)
+  assert process.poll() is None, 'the run ended before it could be preempted'
+  process.send_signal(signal.SIGTERM)
+  assert process.wait(timeout=120) == 0, (tmp_path / 'first.log').read_text()[-3000:]
+  step = loop.checkpoints_lib.Checkpoints(workdir).latest_step()
+  assert 0 < step < overrides['num_train_steps']
+  last_lines = (tmp_path / 'first.log').read_text().strip().splitlines()[-3:]
+  assert any(f'Preempted (SIGTERM) at step {step}: checkpoint saved in {checkpoints}; relaunch '
+             'the same command to resume.' in line for line in last_lines), last_lines
+
+  process = _launch(code, str(tmp_path / 'second.log'))
+  assert process.wait(timeout=240) == 0, (tmp_path / 'second.log').read_text()[-3000:]
+  assert f'Resuming from the checkpoint at step {step} ' in (tmp_path / 'second.log').read_text()
+  config = toy_stage.config(**overrides)
+  resumed = loop.train_and_evaluate(config, workdir, toy_stage.STAGE)  # restores step 150
+  expected = loop.train_and_evaluate(config, str(tmp_path / 'whole'), toy_stage.STAGE)
+  assert int(resumed.step) == overrides['num_train_steps']
   for got, want in zip(_leaves(resumed), _leaves(expected)):
     np.testing.assert_array_equal(got, want)
 
