@@ -6,13 +6,20 @@ from faceshop_jax.train import loop
 from faceshop_jax.train import mesh as mesh_lib
 
 
-def assert_all_devices_match_one(config, stage, batch, steps: int, rtol: float, atol: float):
-  """Runs `steps` harness steps on a batch over all devices and over one; states and metrics agree."""
+def assert_all_devices_match_one(config, stage, batch, steps: int, rtol: float, atol: float,
+                                 model: int = 1):
+  """Runs `steps` harness steps on a batch over all devices and over one; states and metrics agree.
+
+  With model > 1 the 8 devices form a (8 / model, model) mesh and the large parameters (at least
+  config.mesh.min_shard_size elements) are split over 'model'; at least one must be.
+  """
   assert len(jax.devices()) == 8
   results = []
-  for devices in (jax.devices(), jax.devices()[:1]):
-    mesh = mesh_lib.make_mesh(1, devices)
+  for devices, model_axis in ((jax.devices(), model), (jax.devices()[:1], 1)):
+    mesh = mesh_lib.make_mesh(model_axis, devices)
     state, shardings = loop.build_state(config, stage, mesh)
+    if model_axis > 1:
+      assert any(mesh_lib.MODEL in tuple(s.spec) for s in jax.tree.leaves(shardings.params))
     step = loop.make_train_step(config, stage, shardings, mesh)
     for _ in range(steps):
       state, metrics = step(state, loop._global_batch(batch, mesh_lib.batch_sharding(mesh)))  # pylint: disable=protected-access

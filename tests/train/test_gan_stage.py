@@ -50,6 +50,19 @@ def test_gan_step_on_8_devices_equals_1_device(cli_workdir, data_dir):
                                              steps=1, rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.parametrize('model', [2, 4])
+def test_gan_step_with_the_generator_sharded_over_model_equals_1_device(cli_workdir, data_dir,
+                                                                        model):
+  del cli_workdir  # it built the dataset
+  config = gan_config.get_config('test')
+  config.data.data_dir = data_dir
+  config.loss.r1_gamma = 0.0
+  config.loss.density_reg = 0.0
+  config.mesh.min_shard_size = 4096  # the test preset's convolutions are split over 'model'
+  device_parity.assert_all_devices_match_one(config, gan.STAGE, next(gan.make_data(config)),
+                                             steps=1, rtol=1e-3, atol=1e-4, model=model)
+
+
 def test_controls_come_from_a_trained_control_space(tmp_path):
   """With config.model.control_space, κ, β, γ are the vae decoders' samples (CoPo), not the prior's."""
   config = gan_config.get_config('test')
