@@ -14,7 +14,8 @@ without a usable face hold the last good frame's motion and are listed. Every se
 then rendered with β(t), volume-blended into it unless --noblend, from the camera at the pose(t)
 (faceshop_jax.driving).
 
-Writes OUT/seed<k>_driven.mp4 (or .gif): the driving frame beside the driven one; OUT/track.json:
+Writes OUT/seed<k>_driven.mp4 (or .gif; portrait_driven for an inverted person's export without
+--seeds): the driving frame beside the driven one; OUT/track.json:
 per frame whether a face was found (and why not), the pose and the values of the TOP_UNITS
 expression units that move most; OUT/strip.png: STRIP_FRAMES moments, the driving frames above a
 row per seed. Bad input (no such file, an unreadable video, no face in any frame) writes nothing.
@@ -48,8 +49,9 @@ def define_flags() -> None:
   flags.DEFINE_string('driving', None, 'The driving video (.mp4, .gif) or a directory of frames.')
   flags.DEFINE_string('workdir', None, 'A training run of a generator stage, or an export.')
   flags.DEFINE_integer('step', None, 'With a training run: the checkpoint step (default: newest).')
-  command_line.define(command_line.parse_seeds, 'seeds', '0', 'first-last,...',
-                      'Seeds to drive: 0-3, 1,5,9 or 3.')
+  command_line.define(command_line.parse_seeds, 'seeds', None, 'first-last,...',
+                      'Seeds to drive: 0-3, 1,5,9 or 3; without, the inverted person of an export '
+                      'written by python -m faceshop_jax.invert (or seed 0).')
   flags.DEFINE_string('reconstructor', 'synthetic64', 'The reconstructor reading the driving face: '
                       f'a packaged set ({", ".join(sorted(weights.PACKAGED))}) or a directory of '
                       'role nets.')
@@ -104,13 +106,15 @@ def main(argv):
   except (FileNotFoundError, ValueError) as e:
     sys.exit(f'animate: {e}')
   motion = driving.clip(driving.smooth(motion, FLAGS.smoothing), bundle.face_model)
-  with tqdm.tqdm(total=len(FLAGS.seeds) * len(frames), unit='frame', desc='rendering',
+  seeds = [None] if FLAGS.seeds is None and bundle.portrait else FLAGS.seeds or [0]
+  names = ['portrait' if seed is None else f'seed{seed}' for seed in seeds]
+  with tqdm.tqdm(total=len(seeds) * len(frames), unit='frame', desc='rendering',
                  dynamic_ncols=True) as progress:
-    driven = driving.drive(bundle, FLAGS.seeds, motion, FLAGS.batch, FLAGS.blend, progress)
+    driven = driving.drive(bundle, seeds, motion, FLAGS.batch, FLAGS.blend, progress)
   os.makedirs(FLAGS.out, exist_ok=True)
-  written = [media.write_video(os.path.join(FLAGS.out, f'seed{seed}_driven.{FLAGS.format}'),
+  written = [media.write_video(os.path.join(FLAGS.out, f'{name}_driven.{FLAGS.format}'),
                                driving.side_by_side(frames, seed_frames), FLAGS.fps)
-             for seed, seed_frames in zip(FLAGS.seeds, driven)]
+             for name, seed_frames in zip(names, driven)]
   summary = {'driving': FLAGS.driving, 'reconstructor': FLAGS.reconstructor,
              'aligned': FLAGS.aligned, 'smoothing': FLAGS.smoothing,
              **track_summary(motion, unit_names(bundle.face_model))}
@@ -126,7 +130,7 @@ def main(argv):
         f'{", ".join(os.path.basename(p) for p in written)}. To pose and edit one of these '
         f'portraits by hand, python -m faceshop_jax.serve --workdir={FLAGS.workdir}; for its '
         f'stills, mattes and meshes, python -m faceshop_jax.generate --workdir={FLAGS.workdir} '
-        f'--seeds={FLAGS.seeds[0]} --out={FLAGS.out}/portraits.')
+        f'{"" if seeds[0] is None else f"--seeds={seeds[0]} "}--out={FLAGS.out}/portraits.')
 
 
 if __name__ == '__main__':

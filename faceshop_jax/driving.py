@@ -276,9 +276,10 @@ def _check_motion(motion: Track, model: face_model_lib.FaceModel) -> None:
                        'pass it through driving.clip first.')
 
 
-def driven_portrait(bundle: inference.GeneratorBundle, seed: int,
+def driven_portrait(bundle: inference.GeneratorBundle, seed: int | None,
                     motion: Track) -> edit.Portrait:
-  """One seed's portrait as T frames moved by the motion: frame t has the expression edit β(t)
+  """One seed's portrait (None: the bundle's personal portrait, an inverted person) as T frames
+  moved by the motion: frame t has the expression edit β(t)
   (so a blended render keeps the seed's own portrait off the face) and the render camera at
   (yaw(t), pitch(t)); the conditioning camera stays frontal.
 
@@ -287,7 +288,8 @@ def driven_portrait(bundle: inference.GeneratorBundle, seed: int,
   """
   _check_motion(motion, bundle.face_model)
   frames = len(motion.yaw)
-  portrait = jax.tree.map(lambda x: jnp.repeat(x, frames, axis=0), edit.from_seeds(bundle, [seed]))
+  portrait = jax.tree.map(lambda x: jnp.repeat(x, frames, axis=0),
+                          edit.from_bundle(bundle, None if seed is None else [seed]))
   camera = geometry.camera_from_yaw_pitch(jnp.asarray(motion.yaw), jnp.asarray(motion.pitch))
   return edit.with_expression(bundle, portrait, beta=motion.expression).replace(camera=camera)
 
@@ -298,7 +300,7 @@ def drive(bundle: inference.GeneratorBundle, seeds, motion: Track, batch: int = 
 
   Args:
     bundle: the generator.
-    seeds: S seeds (models.seed_controls).
+    seeds: S seeds (models.seed_controls), or [None] for the bundle's personal portrait.
     motion: T frames of motion inside the trained range (`clip`).
     batch: frames rendered at a time.
     blend: volume-blend each frame's expression into the seed's own portrait (edit.render).

@@ -8,6 +8,7 @@ read by judge64: synthetic64's expression head barely beats the mean (its README
 jawOpen reading flattens at about 0.15-0.2 from jawOpen 0.4 on, so a monotone reading of the whole
 ramp tests that net, not the tracking; judge64 reads it (0.1 to 0.75 on this person).
 """
+import dataclasses
 import json
 import os
 
@@ -20,6 +21,7 @@ from faceshop_jax import edit
 from faceshop_jax import face_model
 from faceshop_jax import geometry
 from faceshop_jax import inference
+from faceshop_jax import inversion
 from faceshop_jax import media
 from faceshop_jax.analysis import weights
 from faceshop_jax.face_model import prior as prior_lib
@@ -169,6 +171,14 @@ def test_the_driven_portrait_is_the_seed_with_each_frames_expression_and_view(bu
   np.testing.assert_allclose(pitch, motion.pitch, atol=1e-5)
   with pytest.raises(ValueError, match='pass it through driving.clip'):
     driving.driven_portrait(bundle, 5, _motion(expression, [1.5, 0, 0], [0, 0, 0]))
+
+
+def test_an_inverted_person_is_driven_like_the_seed_it_holds(bundle, model):
+  motion = _motion(np.zeros((2, model.n_exp), np.float32), [-0.2, 0.2], [0.0, 0.1])
+  personal = dataclasses.replace(
+      bundle, portrait=inversion.portrait_record(edit.from_seeds(bundle, [5])))
+  np.testing.assert_array_equal(driving.drive(personal, [None], motion),
+                                driving.drive(bundle, [5], motion))
 
 
 def test_side_by_side_and_strip_sizes():
