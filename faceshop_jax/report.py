@@ -208,6 +208,8 @@ def main(argv: Sequence[str]) -> None:
   if unplotted:
     raise app.UsageError(f'--log_scale names tags that --scalars does not: {unplotted}')
   logging.getLogger('tensorboard').setLevel(logging.WARNING)  # not its reader's INFO lines
+  # Nor matplotlib's notes that a font family is missing (it falls back to DejaVu Sans).
+  logging.getLogger('matplotlib.font_manager').setLevel(logging.ERROR)
   try:
     series = scalars(flag.workdir) if flag.scalars else {}
     check_tags(flag.scalars, series, 'scalars', flag.workdir)

@@ -16,7 +16,9 @@ if "xla_force_host_platform_device_count" not in _flags:
 os.environ.setdefault(
     "JAX_COMPILATION_CACHE_DIR",
     os.path.join(os.path.expanduser("~"), ".cache", "faceshop_jax", "jax_cache"))
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+# Only compilations of a second or more are cached: caching every tiny eager op as well (a minimum
+# of 0) made XLA:CPU crash (de)serialising one of them late in the full suite.
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import jax  # noqa: E402  (must come after the environment above)
