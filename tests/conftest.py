@@ -2,6 +2,7 @@
 
 Both must be set before JAX initialises its backends, hence at conftest import time.
 """
+import gc
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -16,9 +17,6 @@ if "xla_force_host_platform_device_count" not in _flags:
 os.environ.setdefault(
     "JAX_COMPILATION_CACHE_DIR",
     os.path.join(os.path.expanduser("~"), ".cache", "faceshop_jax", "jax_cache"))
-# Only compilations of a second or more are cached: caching every tiny eager op as well (a minimum
-# of 0) made XLA:CPU crash (de)serialising one of them late in the full suite.
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import jax  # noqa: E402  (must come after the environment above)
@@ -27,6 +25,20 @@ jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _release_compiled_programs():
+  """Drops every compiled program after each test module.
+
+  XLA:CPU maps about three memory regions per loaded executable and keeps them while any jit cache
+  holds it; over the whole suite (tens of thousands of programs in one process) that passes Linux's
+  default limit of 65530 mappings per process (vm.max_map_count) and the next compilation or cache
+  load segfaults. Session fixtures' steps recompile (or load from the persistent cache) on next use.
+  """
+  yield
+  jax.clear_caches()
+  gc.collect()
 
 
 def uv_sphere(n_lat: int, n_lon: int, radius: float = 0.1):
