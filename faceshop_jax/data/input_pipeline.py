@@ -3,13 +3,17 @@
 A split is opened as a random-access source (`open_split`, tfds' array_record data source: records
 decoded to numpy, images to uint8 [H, W, 3]) and turned into a grain pipeline:
 
-  source[i::count] (host shard) → shuffle(seed) → repeat → select arrays → batch(drop remainder)
+  training:   shuffle(seed) → repeat → select arrays → batch(global / count) → [i::count]
+  evaluation: source[i::count] → select arrays → batch(global / count, drop remainder)
   → threads (ReadOptions) → worker processes (mp_prefetch, if worker_count > 0)
 
-Batches are a function of (source, seed, shard, batch size) only: two runs, in-process or with any
-number of workers, give the same batches (batching happens before the workers split the work, so
-each worker makes whole batches and grain interleaves them in order). Each epoch is shuffled
-differently (grain folds the epoch into the seed); batches may straddle epochs, so nothing is dropped.
+Training batches are a function of (source, seed, global batch size) only: every host walks the
+same shuffled order and host i takes part i of each global batch, so the global batch (the hosts'
+parts concatenated in host order) is the same with 1 host or 16, and within an epoch no record is
+read by two hosts. Two runs, in-process or with any number of workers, give the same batches
+(batching happens before the workers split the work, so each worker makes whole batches and grain
+interleaves them in order). Each epoch is shuffled differently (grain folds the epoch into the
+seed); batches may straddle epochs, so nothing is dropped.
 
 Checkpointing: the iterators are `grain.DatasetIterator`s. `it.get_state()` is a small JSON-able
 dict and `it.set_state(state)` on a fresh iterator built with the same arguments continues with
@@ -65,9 +69,10 @@ def batched_dataset(source: Sequence[Mapping[str, Any]], *, global_batch_size: i
       global_batch_size / shard_count records.
     train: shuffle with `seed` and repeat forever; otherwise one pass in order.
     seed: shuffle seed in [0, 2**32).
-    shard: which part of the source this host reads; default `ShardByJaxProcess(drop_remainder=True)`
-      (equal shards: hosts run the same number of eval batches). drop_remainder=False shares the
-      remainder out so that the shards' union is the whole split.
+    shard: which host this is; default `ShardByJaxProcess(drop_remainder=True)`. Training: this
+      host's part of every global batch. Evaluation: the records [index::count]; drop_remainder
+      (equal shards: hosts run the same number of batches) or not (the shards' union is the whole
+      split).
     keys: record fields to keep; None keeps every array (text fields such as `source` cannot be
       batched onto devices and are dropped).
 
@@ -78,14 +83,16 @@ def batched_dataset(source: Sequence[Mapping[str, Any]], *, global_batch_size: i
   if global_batch_size % shard.shard_count:
     raise ValueError(f'global_batch_size {global_batch_size} does not split over '
                      f'{shard.shard_count} hosts.')
+  local_batch_size = global_batch_size // shard.shard_count
   ds = grain.MapDataset.source(source)
+  if train:
+    # One global order, then global batch k's part h goes to host h: chunk k·count + h.
+    ds = ds.shuffle(seed=seed).repeat().map(functools.partial(_arrays, keys=keys))
+    return ds.batch(local_batch_size, drop_remainder=True)[shard.shard_index::shard.shard_count]
   if shard.drop_remainder:
     ds = ds[:len(ds) - len(ds) % shard.shard_count]
-  ds = ds[shard.shard_index::shard.shard_count]
-  if train:
-    ds = ds.shuffle(seed=seed).repeat()
-  ds = ds.map(functools.partial(_arrays, keys=keys))
-  return ds.batch(global_batch_size // shard.shard_count, drop_remainder=True)
+  ds = ds[shard.shard_index::shard.shard_count].map(functools.partial(_arrays, keys=keys))
+  return ds.batch(local_batch_size, drop_remainder=True)
 
 
 def _arrays(record: Mapping[str, Any], keys: Sequence[str] | None) -> Batch:

@@ -63,6 +63,22 @@ def test_train_batches_are_deterministic_epochs_of_the_shard(train_source):
   assert list(next(other_seed)['seed']) != list(epochs[0][:5])
 
 
+def test_hosts_read_disjoint_parts_of_the_one_host_global_batches(train_source):
+  """2 hosts' training parts, concatenated in host order, are the 1-host global batches, so a run's
+  batches do not depend on its host count; within an epoch no record is read twice."""
+  one_host = _take(data.make_train_iterator(train_source, global_batch_size=4, seed=7,
+                                            shard=ONE_HOST, keys=('seed',)), 12)
+  parts = [_take(data.make_train_iterator(
+      train_source, global_batch_size=4, seed=7, shard=grain.sharding.ShardOptions(host, 2),
+      keys=('seed',)), 12) for host in range(2)]
+  assert parts[0][0]['seed'].shape == (2,)
+  _assert_same_batches(one_host, [{'seed': np.concatenate([a['seed'], b['seed']])}
+                                  for a, b in zip(*parts)])
+  # 25 records: global batches 0-5 (24 records) lie in the first epoch.
+  first_epoch = [int(s) for host in parts for batch in host[:6] for s in batch['seed']]
+  assert len(first_epoch) == len(set(first_epoch)) == 24
+
+
 def test_restored_state_continues_with_the_same_batches(train_source):
   make = lambda: data.make_train_iterator(  # noqa: E731
       train_source, global_batch_size=4, seed=3, shard=ONE_HOST, keys=('seed', 'coeffs'))
