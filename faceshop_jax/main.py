@@ -32,6 +32,22 @@ def define_flags() -> None:
                     'warnings show.')
   flags.mark_flags_as_required(['config', 'workdir'])
 
+def initialize_distributed() -> None:
+  """jax.distributed.initialize() for a multi-process job.
+
+  The coordinator is given by JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID where
+  they are set (a hand-launched or local job; see BUILD.md) and discovered otherwise (TPU pods,
+  SLURM, Open MPI, GKE).
+  """
+  given = {name: os.environ.get(name) for name in ('JAX_NUM_PROCESSES', 'JAX_PROCESS_ID')}
+  if any(given.values()) and not all(given.values()):
+    raise ValueError(f'Only one of JAX_NUM_PROCESSES and JAX_PROCESS_ID is set ({given}); set both '
+                     '(and JAX_COORDINATOR_ADDRESS), or neither to let JAX discover the cluster.')
+  jax.distributed.initialize(
+      num_processes=int(given['JAX_NUM_PROCESSES']) if all(given.values()) else None,
+      process_id=int(given['JAX_PROCESS_ID']) if all(given.values()) else None)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}.')
@@ -39,7 +55,7 @@ def main(argv):
     console.quiet_library_logs()
   config = FLAGS.config
   if config.distributed:
-    jax.distributed.initialize()
+    initialize_distributed()
   if config.get('data') and config.data.get('build_synthetic'):
     # The one place the library reaches into data_pipelines: the embedded default dataset.
     from data_pipelines import build  # pylint: disable=g-import-not-at-top

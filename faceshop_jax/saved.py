@@ -56,7 +56,7 @@ def write(directory: str, manifest_file: str, manifest: dict[str, Any], format_v
   shutil.rmtree(staging, ignore_errors=True)
   os.makedirs(staging)
   try:
-    with ocp.StandardCheckpointer() as checkpointer:
+    with _checkpointer() as checkpointer:
       for name, tree in variables.items():
         checkpointer.save(os.path.join(staging, name), jax.tree.map(np.asarray, tree))
       checkpointer.wait_until_finished()
@@ -108,8 +108,19 @@ def read_manifest(directory: str, manifest_file: str, format_version: int, what:
 def restore(directory: str, name: str, target: Any = None) -> Any:
   """The variables `write` saved as `name` in `directory`, in target's structure (an `abstract`
   tree) or, without one, as saved (numpy arrays)."""
-  with ocp.StandardCheckpointer() as checkpointer:
+  with _checkpointer() as checkpointer:
     return checkpointer.restore(os.path.join(os.path.abspath(directory), name), target)
+
+
+def _checkpointer() -> ocp.StandardCheckpointer:
+  """An orbax checkpointer of this process alone (no barriers with the others).
+
+  Saves are small and written or read by whichever processes call: in a multi-process job the
+  primary alone writes a stage's exports, and a process may read one while the others do not.
+  """
+  process = jax.process_index()
+  return ocp.StandardCheckpointer(multiprocessing_options=ocp.options.MultiprocessingOptions(
+      primary_host=process, active_processes={process}))
 
 
 def abstract(tree: Any, shardings: Any = None) -> Any:
@@ -117,11 +128,11 @@ def abstract(tree: Any, shardings: Any = None) -> Any:
 
   Args:
     tree: the pytree to mirror.
-    shardings: a matching pytree of shardings; None puts every leaf on the default device
+    shardings: a matching pytree of shardings; None puts every leaf on this process's first device
       (whatever devices the arrays were saved from).
   """
   if shardings is None:
-    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), tree)
   return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree,
                       shardings)

@@ -15,7 +15,9 @@ import os
 from absl import logging
 from clu import parameter_overview
 import jax
+from jax.experimental import multihost_utils
 import numpy as np
+import orbax.checkpoint as ocp
 
 from faceshop_jax import saved
 from faceshop_jax.train import checkpoints as checkpoints_lib
@@ -24,6 +26,10 @@ from faceshop_jax.train import preemption
 from faceshop_jax.train import stage as stage_lib
 from faceshop_jax.train.writers import metric_writers
 from faceshop_jax.train.writers import periodic_actions
+
+
+# How long processes wait at a barrier for the others (compiling, or the primary evaluating).
+_BARRIER_TIMEOUT_S = 24 * 3600
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -108,11 +114,15 @@ class TrainStep:
 
   step(state, batch, variant=None) -> (state, metrics); one compiled program per variant
   (stage.step_variant), compiled on first use. step.jitted(variant) is that program (for .lower()).
+
+  In a multi-process job every process compiles a variant before any runs it: the first
+  cross-process collective (gloo's set-up on CPU) gives up after 30 s, less than compilation times
+  can differ between processes.
   """
 
   def __init__(self, config, stage: stage_lib.Stage, shardings, mesh):
     self._config, self._stage, self._shardings, self._mesh = config, stage, shardings, mesh
-    self._programs = {}
+    self._programs, self._compiled = {}, {}
 
   def jitted(self, variant=None):
     if variant not in self._programs:
@@ -129,7 +139,12 @@ class TrainStep:
     return self._programs[variant]
 
   def __call__(self, state, batch, variant=None):
-    return self.jitted(variant)(state, batch)
+    if jax.process_count() == 1:
+      return self.jitted(variant)(state, batch)
+    if variant not in self._compiled:
+      self._compiled[variant] = self.jitted(variant).lower(state, batch).compile()
+      _wait_for_every_process(f'step variant {variant} compiled')
+    return self._compiled[variant](state, batch)
 
 
 def make_train_step(config, stage: stage_lib.Stage, shardings, mesh) -> TrainStep:
@@ -211,9 +226,35 @@ def train_and_evaluate(config, workdir: str, stage: stage_lib.Stage | None = Non
                     'command to resume.', last_good, checkpoints.directory)
     return state
   if stage.finish:
-    stage.finish(config, workdir, state)
+    stage.finish(config, workdir, _gathered_networks(state))
+  _wait_for_every_process('stage finished')
   checkpoints.close()
   return state
+
+
+def _gathered_networks(state):
+  """state with its networks (params, EMA params, constants) whole in this process, for a stage's
+  finish, which its primary process runs alone. Every process must call it (it is a collective
+  when a network is sharded over several processes)."""
+  if jax.process_count() == 1:
+    return state
+
+  def whole(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      return multihost_utils.process_allgather(x, tiled=True)
+    return x
+
+  return state.replace(**{c: jax.tree.map(whole, getattr(state, c))
+                          for c in ('params', 'ema_params', 'constants')})
+
+
+def _wait_for_every_process(name: str) -> None:
+  """A barrier over the job's processes through JAX's coordination service (a device collective
+  would time out), e.g. while the primary alone runs a stage's finish (minutes of evaluation at
+  scale; a process that exited meanwhile would fail the job's shutdown barrier)."""
+  if jax.process_count() > 1:
+    ocp.multihost.sync_global_processes(name, timeout=_BARRIER_TIMEOUT_S,
+                                        processes=set(range(jax.process_count())))
 
 
 def _flat_hparams(tree: dict, prefix: str = '') -> dict:
