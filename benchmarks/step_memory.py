@@ -2,6 +2,7 @@ r"""Parameter counts and the compiled memory of one training step of a stage (an
 
   python benchmarks/step_memory.py --config=configs/gan.py --per_device_batch=4
   python benchmarks/step_memory.py --config=configs/gan.py:cpu --per_device_batch=8 --time_steps=5
+  python benchmarks/step_memory.py --config=configs/gan.py --model_sizes=1,2,4,8
 
 Builds the state abstractly (jax.eval_shape), lowers and compiles the stage's jitted step for one
 device at `per_device_batch`, for every step variant (plain, R1, density, both), and prints one JSON
@@ -9,6 +10,11 @@ line per variant with XLA's memory analysis: arguments (state + batch), outputs,
 their sum — the peak one device needs. Nothing is executed, so the paper's sizes can be measured on
 this CPU (compiling takes minutes there). With --time_steps=N the state is also built for real
 and each variant runs N + 1 times on random images; its line adds the median seconds of the last N.
+
+With --model_sizes the step is not compiled: one line per size of the mesh's 'model' axis gives the
+bytes of the train state that each device holds when the large parameters (with their Adam moments
+and EMA copies) are split over that axis by the harness's rule (train/mesh.py), what sharding the
+generator saves.
 """
 import json
 import statistics
@@ -28,6 +34,8 @@ from faceshop_jax.train import stage as stage_lib
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/gan.py', 'Stage config (preset ok).')
 _PER_DEVICE_BATCH = flags.DEFINE_integer('per_device_batch', 4, 'Batch on the one device measured.')
+_MODEL_SIZES = flags.DEFINE_list('model_sizes', [], "Only print the state's bytes per device for "
+                                  "these sizes of the 'model' mesh axis (no compilation).")
 _TIME_STEPS = flags.DEFINE_integer('time_steps', 0, 'Also run each variant this many times (+1 '
                                    'warm-up) and report the median seconds; 0: compile only.')
 
@@ -35,6 +43,28 @@ _TIME_STEPS = flags.DEFINE_integer('time_steps', 0, 'Also run each variant this 
 def parameter_counts(params) -> dict[str, int]:
   return {name: int(sum(np.prod(x.shape) for x in jax.tree.leaves(tree)))
           for name, tree in params.items()}
+
+
+def abstract_train_state(config, stage):
+  """The stage's train state as ShapeDtypeStructs (nothing allocated)."""
+  constants = stage.init_constants(config)
+  return jax.eval_shape(lambda rng: stage.init_state(config, rng, constants),
+                        jax.random.PRNGKey(0))
+
+
+def state_bytes_per_device(abstract_state, model_size: int, min_shard_size: int) -> dict:
+  """MiB of each part of the train state on one device with parameters split over model_size."""
+
+  def device_bytes(x) -> int:
+    spec = mesh_lib.leaf_spec(tuple(x.shape), model_size, min_shard_size)
+    split = model_size if mesh_lib.MODEL in tuple(spec) else 1
+    return int(np.prod(x.shape, dtype=np.int64)) * x.dtype.itemsize // split
+
+  parts = {name: getattr(abstract_state, name) for name in ('params', 'opt_state', 'ema_params')}
+  mib = {name: sum(device_bytes(x) for x in jax.tree.leaves(tree)) / 2**20
+         for name, tree in parts.items()}
+  return {'model': model_size, **{f'{k}_mib': round(v, 1) for k, v in mib.items()},
+          'total_mib': round(sum(mib.values()), 1)}
 
 
 def median_step_seconds(step, state, batch, runs: int):
@@ -64,14 +94,19 @@ def main(argv):
   stage = stage_lib.get_stage(config.stage)
   mesh = mesh_lib.make_mesh(config.mesh.model, devices=jax.devices()[:1])
   state = None
+  if _MODEL_SIZES.value:
+    abstract_state = abstract_train_state(config, stage)
+    print(json.dumps({'parameters': parameter_counts(abstract_state.params)}))
+    for size in _MODEL_SIZES.value:
+      print(json.dumps(state_bytes_per_device(abstract_state, int(size),
+                                              config.mesh.min_shard_size)))
+    return
   if _TIME_STEPS.value:  # a real state, to be run (the lowering must see its very tree)
     state, shardings = loop.build_state(config, stage, mesh)
     abstract_state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
     timed_batch = random_batch(config, jax.random.PRNGKey(1))
   else:
-    constants = stage.init_constants(config)
-    abstract_state = jax.eval_shape(lambda rng: stage.init_state(config, rng, constants),
-                                    jax.random.PRNGKey(0))
+    abstract_state = abstract_train_state(config, stage)
     shardings = mesh_lib.tree_shardings(mesh, abstract_state, config.mesh.min_shard_size)
   print(json.dumps({'parameters': parameter_counts(abstract_state.params)}))
   step = loop.make_train_step(config, stage, shardings, mesh)
