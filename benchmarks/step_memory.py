@@ -3,6 +3,8 @@ r"""Parameter counts and the compiled memory of one training step of a stage (an
   python benchmarks/step_memory.py --config=configs/gan.py --per_device_batch=4
   python benchmarks/step_memory.py --config=configs/gan.py:cpu --per_device_batch=8 --time_steps=5
   python benchmarks/step_memory.py --config=configs/gan.py --model_sizes=1,2,4,8
+  python benchmarks/step_memory.py --config=configs/gan.py --plain_only \
+      --config.model.compute_dtype=bfloat16
 
 Builds the state abstractly (jax.eval_shape), lowers and compiles the stage's jitted step for one
 device at `per_device_batch`, for every step variant (plain, R1, density, both), and prints one JSON
@@ -36,6 +38,8 @@ _CONFIG = config_flags.DEFINE_config_file('config', 'configs/gan.py', 'Stage con
 _PER_DEVICE_BATCH = flags.DEFINE_integer('per_device_batch', 4, 'Batch on the one device measured.')
 _MODEL_SIZES = flags.DEFINE_list('model_sizes', [], "Only print the state's bytes per device for "
                                   "these sizes of the 'model' mesh axis (no compilation).")
+_PLAIN_ONLY = flags.DEFINE_bool('plain_only', False, 'Measure only the plain step variant (no lazy '
+                                'regulariser).')
 _TIME_STEPS = flags.DEFINE_integer('time_steps', 0, 'Also run each variant this many times (+1 '
                                    'warm-up) and report the median seconds; 0: compile only.')
 
@@ -115,6 +119,8 @@ def main(argv):
            'camera': jax.ShapeDtypeStruct((config.batch_size, 25), jnp.float32)}
   variants = ([None] if stage.step_variant is None else
               sorted({stage.step_variant(config, s) for s in range(64)}))
+  if _PLAIN_ONLY.value:
+    variants = variants[:1]
   for variant in variants:
     start = time.perf_counter()
     compiled = step.jitted(variant).lower(abstract_state, batch).compile()
@@ -123,6 +129,7 @@ def main(argv):
              for name in ('argument', 'output', 'temp', 'alias')}
     line = {
         'config': config.stage, 'variant': str(variant), 'per_device_batch': config.batch_size,
+        'compute_dtype': config.model.get('compute_dtype', 'float32'),
         **{f'{k}_gib': round(v, 3) for k, v in sizes.items()},
         'peak_gib': round(sizes['argument'] + sizes['output'] + sizes['temp'] - sizes['alias'], 3),
         'compile_s': round(time.perf_counter() - start, 1)}

@@ -54,6 +54,9 @@ def get_config(preset: str = '') -> ml_collections.ConfigDict:
       'sr_variant': 'eg3d',
       'sr_channels': (128, 64),
       'fused_modconv': False,  # True is faster on GPU/TPU; False is 10-17x faster on XLA:CPU
+      # 'bfloat16': mixed precision (bf16 activations in the synthesis network, renderer and SR;
+      # fp32 parameters, optimiser state and losses), for GPUs and TPUs; XLA:CPU emulates bf16.
+      'compute_dtype': 'float32',
       'd_channel_base': 32768,
       'd_channel_max': 512,
   })

@@ -84,7 +84,8 @@ def make_generator(config) -> generator_lib.TriPlaneGenerator:
       sr_channels=tuple(m.sr_channels), fused_modconv=m.fused_modconv,
       density_scale=m.get('density_scale', 1.0),
       density_prior_radius=m.get('density_prior_radius', 0.1),
-      density_prior_strength=m.get('density_prior_strength', 0.0))
+      density_prior_strength=m.get('density_prior_strength', 0.0),
+      compute_dtype=m.get('compute_dtype', 'float32'))
 
 
 _SAMPLERS = {}  # config JSON -> jitted sampler, so each run's summaries and evaluations compile once

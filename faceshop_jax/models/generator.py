@@ -25,6 +25,7 @@ from faceshop_jax import stylegan
 RENDER_RNG = 'render'  # RNG stream of the stratified and importance sampling jitter
 # Every RNG stream the generator draws from when it is asked to ('noise': per-layer noise).
 RNG_STREAMS = (stylegan.NOISE_RNG, RENDER_RNG)
+COMPUTE_DTYPES = ('float32', 'bfloat16')
 
 
 class TriPlaneGenerator(nn.Module):
@@ -49,6 +50,10 @@ class TriPlaneGenerator(nn.Module):
     density_prior_radius, density_prior_strength: a ball of this radius (metres) about the head
       centre added before the density softplus (nerf.sphere_density_offset), so the field starts
       as a visible head-sized volume; strength 0 (EG3D) starts from near-transparent fog.
+    compute_dtype: 'float32', or 'bfloat16' for mixed precision as accelerators run it: the
+      synthesis network's and super-resolution's activations, the tri-planes the renderer samples
+      and the decoder run in bfloat16; parameters, the mapping network, the running images, volume
+      compositing and every output stay float32 (EG3D runs its top layers in fp16 likewise).
   """
   z_dim: int
   w_dim: int = 512
@@ -73,22 +78,26 @@ class TriPlaneGenerator(nn.Module):
   density_scale: float = 1.0
   density_prior_radius: float = 0.1
   density_prior_strength: float = 0.0
+  compute_dtype: str = 'float32'
 
   def setup(self):
+    if self.compute_dtype not in COMPUTE_DTYPES:
+      raise ValueError(f'compute_dtype must be one of {COMPUTE_DTYPES}; got {self.compute_dtype!r}.')
+    dtype = jnp.dtype(self.compute_dtype)
     self.synthesis = stylegan.SynthesisNetwork(
         w_dim=self.w_dim, resolution=self.plane_resolution, img_channels=3 * self.plane_channels,
         channel_base=self.channel_base, channel_max=self.channel_max,
-        fused_modconv=self.fused_modconv)
+        fused_modconv=self.fused_modconv, dtype=dtype)
     self.mapping = stylegan.MappingNetwork(
         z_dim=self.z_dim, c_dim=geometry.CAMERA_SIZE, w_dim=self.w_dim,
         num_ws=self.synthesis.num_ws, num_layers=self.mapping_layers)
     self.decoder = nerf.TriplaneDecoder(num_features=self.plane_channels,
                                         num_classes=self.num_classes,
-                                        density_scale=self.density_scale)
+                                        density_scale=self.density_scale, dtype=dtype)
     self.superresolution = stylegan.SuperResolution(
         in_resolution=self.rendering_resolution, out_resolution=self.sr_resolution,
         variant=self.sr_variant, block_channels=tuple(self.sr_channels),
-        fused_modconv=self.fused_modconv)
+        fused_modconv=self.fused_modconv, dtype=dtype)
 
   def __call__(self, z: jax.Array, c_cond: jax.Array, c_render: jax.Array, *,
                truncation_psi: float = 1.0, noise_mode: str = 'random',
@@ -124,6 +133,7 @@ class TriPlaneGenerator(nn.Module):
     """The radiance field of ws [B, num_ws, w_dim]: field_fn(points [B, ..., 3], directions) ->
     (density, features, semantic logits), as nerf.triplane_field."""
     planes = nerf.split_planes(self.synthesis(ws, noise_mode=noise_mode))  # [B, 3, P, P, C]
+    planes = planes.astype(self.compute_dtype)
     if self.is_initializing():  # create the decoder's parameters outside the renderer's map
       self.decoder(jnp.zeros((1, self.plane_channels)))
     decoder_fn = functools.partial(self.decoder.clone(parent=None).apply,

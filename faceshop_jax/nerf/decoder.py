@@ -7,6 +7,8 @@ activates everything it can per sample: density goes through softplus here (the 
 non-negative densities), features through EG3D's sigmoid·1.002 − 0.001 (all channels; the first
 three are RGB). Semantic logits stay raw: the renderer applies the softmax.
 """
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -28,6 +30,7 @@ class TriplaneDecoder(nn.Module):
     density_scale: densities per metre = density_scale · softplus(·). EG3D's rays cross ~1 unit of
       its normalised scene; ours cross 0.24 m of a metric one, so the same outputs are ~4× less
       opaque here unless scaled.
+    dtype: the layers' compute dtype (bfloat16 for mixed precision); outputs are float32.
   """
   hidden: int = 64
   num_features: int = 32
@@ -35,6 +38,7 @@ class TriplaneDecoder(nn.Module):
   lr_mul: float = 1.0
   density_shift: float = -1.0
   density_scale: float = 1.0
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, density_offset: jnp.ndarray | float = 0.0
@@ -46,13 +50,14 @@ class TriplaneDecoder(nn.Module):
       density [...] (softplus, ≥ 0, per metre of ray), features [..., num_features] in
       (−0.001, 1.001), semantic_logits [..., num_classes] (raw).
     """
-    h = nn.softplus(layers.Dense(self.hidden, lr_multiplier=self.lr_mul, name='shared')(x))
+    h = nn.softplus(layers.Dense(self.hidden, lr_multiplier=self.lr_mul,
+                                 name='shared')(x.astype(self.dtype)))
     appearance = layers.Dense(1 + self.num_features, lr_multiplier=self.lr_mul,
-                              name='appearance')(h)
+                              name='appearance')(h).astype(jnp.float32)
     density = self.density_scale * nn.softplus(appearance[..., 0] + self.density_shift
                                                + density_offset)
     # EG3D's widened sigmoid: the ends 0 and 1 are reachable without infinite pre-activations.
     features = jax.nn.sigmoid(appearance[..., 1:]) * (1 + 2e-3) - 1e-3
     semantic_logits = layers.Dense(self.num_classes, lr_multiplier=self.lr_mul,
-                                   name='semantic')(h)
+                                   name='semantic')(h).astype(jnp.float32)
     return density, features, semantic_logits

@@ -71,7 +71,7 @@ def sample_triplanes(planes: jnp.ndarray, points: jnp.ndarray, box_half_size: fl
     xi, yi = x0 + dx, y0 + dy
     inside = (xi >= 0) & (xi < width) & (yi >= 0) & (yi < height)
     index = plane_offset + jnp.clip(yi, 0, height - 1) * width + jnp.clip(xi, 0, width - 1)
-    out = out + gather(flat, index) * jnp.where(inside, weight, 0.0)[..., None]
+    out = out + gather(flat, index) * jnp.where(inside, weight, 0.0)[..., None].astype(out.dtype)
   return out
 
 

@@ -44,7 +44,7 @@ def bias_act(x: jnp.ndarray, bias: Optional[jnp.ndarray], activation: str = 'lin
   if activation not in ACTIVATIONS:
     raise ValueError(f'activation must be one of {ACTIVATIONS}; got {activation!r}.')
   if bias is not None:
-    x = x + bias
+    x = x + bias.astype(x.dtype)
   if activation == 'lrelu':
     x = jax.nn.leaky_relu(x, LRELU_SLOPE) * (LRELU_GAIN * gain)
   elif gain != 1.0:

@@ -49,7 +49,8 @@ def modulated_conv2d(x: jnp.ndarray, weight: jnp.ndarray, styles: jnp.ndarray, *
     # Σ_{k,k,i} (w·s)² without forming per-sample weights: s² @ Σ_{k,k} w².
     dcoefs = jax.lax.rsqrt(jnp.square(styles) @ jnp.sum(jnp.square(weight), axis=(0, 1)) + 1e-8)
   if not fused:
-    x = layers.conv2d_resample(x * styles[:, None, None, :].astype(x.dtype), weight, up=up)
+    x = layers.conv2d_resample(x * styles[:, None, None, :].astype(x.dtype),
+                               weight.astype(x.dtype), up=up)
     return x if dcoefs is None else x * dcoefs[:, None, None, :].astype(x.dtype)
   w = weight[None] * styles[:, None, None, :, None]  # [B, k, k, I, O]
   if dcoefs is not None:
@@ -116,9 +117,10 @@ class ModulatedConv(nn.Module):
         noise_const = self.variable(NOISE_CONST, 'noise', lambda: jax.random.normal(
             self.make_rng('params'), shape)).value
       if noise_mode == 'random':
-        x = x + jax.random.normal(self.make_rng(NOISE_RNG), (batch,) + shape, x.dtype) * strength
+        noise = jax.random.normal(self.make_rng(NOISE_RNG), (batch,) + shape, x.dtype)
+        x = x + noise * strength.astype(x.dtype)
       elif noise_mode == 'const':
-        x = x + noise_const.astype(x.dtype) * strength
+        x = x + noise_const.astype(x.dtype) * strength.astype(x.dtype)
 
     bias = self.param('bias', nn.initializers.zeros, (self.features,))
     return layers.bias_act(x, bias, self.activation, gain=gain, clamp=self.conv_clamp)

@@ -13,7 +13,7 @@ shrinking), as EG3D does for its 64² warm-up renders; the 'copo' release has no
 The output is an RGB image on the [-1, 1] scale of the training images; like EG3D and CoPo it is not
 clamped (clamping would cut gradients).
 """
-from typing import Optional
+from typing import Any, Optional
 
 import chex
 import flax.linen as nn
@@ -47,6 +47,8 @@ class SuperResolution(nn.Module):
     antialias: antialiased bilinear resizing of off-size inputs.
     conv_clamp: clamp of every convolution (None: none; EG3D uses 256 with fp16).
     fused_modconv: grouped-convolution form of the modulated convolutions.
+    dtype: compute dtype of the blocks' activations (bfloat16 for mixed precision); the output is
+      float32.
   """
   in_resolution: int
   out_resolution: int
@@ -56,6 +58,7 @@ class SuperResolution(nn.Module):
   antialias: bool = True
   conv_clamp: Optional[float] = None
   fused_modconv: bool = False
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, rgb: jnp.ndarray, features: jnp.ndarray, ws: jnp.ndarray,
@@ -87,7 +90,7 @@ class SuperResolution(nn.Module):
     block = lambda i, in_ch, up, name: synthesis.SynthesisBlock(  # noqa: E731
         in_channels=in_ch, out_channels=self.block_channels[i], img_channels=self.img_channels,
         up=up, architecture='skip' if skip else 'resnet', is_last=i == 1,
-        conv_clamp=self.conv_clamp, fused_modconv=self.fused_modconv, name=name)
+        conv_clamp=self.conv_clamp, fused_modconv=self.fused_modconv, dtype=self.dtype, name=name)
     block0 = block(0, features.shape[-1], first_up, 'block0')
     block1 = block(1, self.block_channels[0], 2, 'block1')
     if skip:

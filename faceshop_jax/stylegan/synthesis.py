@@ -1,6 +1,6 @@
 """StyleGAN2's synthesis network: ws -> image (here: 96-channel tri-plane features), NHWC."""
 import math
-from typing import Optional
+from typing import Any, Optional
 
 import chex
 import flax.linen as nn
@@ -31,6 +31,7 @@ class SynthesisBlock(nn.Module):
     is_last: the last block always has a ToRGB.
     conv_clamp: clamp of every convolution's output (None: none).
     fused_modconv: grouped-convolution form of the modulated convolutions.
+    dtype: compute dtype of x (bfloat16 for mixed precision); the running image stays float32.
   """
   in_channels: int
   out_channels: int
@@ -40,6 +41,7 @@ class SynthesisBlock(nn.Module):
   is_last: bool = False
   conv_clamp: Optional[float] = None
   fused_modconv: bool = False
+  dtype: Any = jnp.float32
 
   @property
   def num_conv(self) -> int:
@@ -74,10 +76,11 @@ class SynthesisBlock(nn.Module):
     if self.in_channels == 0:
       const = self.param('const', nn.initializers.normal(1.0),
                          (START_RESOLUTION, START_RESOLUTION, self.out_channels))
-      x = jnp.broadcast_to(const, (batch,) + const.shape)
+      x = jnp.broadcast_to(const, (batch,) + const.shape).astype(self.dtype)
       x = conv(1, 'conv1')(x, ws[:, 0], noise_mode)
     else:
       chex.assert_shape(x, (batch, None, None, self.in_channels))
+      x = x.astype(self.dtype)
       if self.architecture == 'resnet':
         shortcut = layers.Conv2d(self.out_channels, 1, use_bias=False, up=self.up, name='skip')
         y = shortcut(x, gain=math.sqrt(0.5))
@@ -113,6 +116,8 @@ class SynthesisNetwork(nn.Module):
     channel_max: see channel_base.
     conv_clamp: clamp of every convolution's output (None: none; StyleGAN2/EG3D use 256 with fp16).
     fused_modconv: grouped-convolution form of the modulated convolutions.
+    dtype: compute dtype of the activations (bfloat16 for mixed precision); parameters and the
+      output stay float32.
   """
   w_dim: int
   resolution: int
@@ -121,6 +126,7 @@ class SynthesisNetwork(nn.Module):
   channel_max: int = 512
   conv_clamp: Optional[float] = None
   fused_modconv: bool = False
+  dtype: Any = jnp.float32
 
   @property
   def block_resolutions(self) -> tuple[int, ...]:
@@ -145,7 +151,8 @@ class SynthesisNetwork(nn.Module):
           in_channels=0 if res == START_RESOLUTION else x.shape[-1],
           out_channels=layers.channels(self.channel_base, self.channel_max, res),
           img_channels=self.img_channels, is_last=res == self.resolution,
-          conv_clamp=self.conv_clamp, fused_modconv=self.fused_modconv, name=f'b{res}')
+          conv_clamp=self.conv_clamp, fused_modconv=self.fused_modconv, dtype=self.dtype,
+          name=f'b{res}')
       x, img = block(x, img, ws[:, w_idx:w_idx + block.num_conv + block.num_torgb], noise_mode)
       w_idx += block.num_conv
     chex.assert_shape(img, (ws.shape[0], self.resolution, self.resolution, self.img_channels))
