@@ -47,8 +47,7 @@ STRIP_FILE = 'strip.png'
 def define_flags() -> None:
   """The command's flags (defined only when it runs, so the module imports anywhere)."""
   flags.DEFINE_string('driving', None, 'The driving video (.mp4, .gif) or a directory of frames.')
-  flags.DEFINE_string('workdir', None, 'A training run of a generator stage, or an export.')
-  flags.DEFINE_integer('step', None, 'With a training run: the checkpoint step (default: newest).')
+  command_line.define_generator_flags()
   command_line.define(command_line.parse_seeds, 'seeds', None, 'first-last,...',
                       'Seeds to drive: 0-3, 1,5,9 or 3; without, the inverted person of an export '
                       'written by python -m faceshop_jax.invert (or seed 0).')

@@ -83,6 +83,12 @@ def define(parse, name: str, default, syntax: str, help_text: str):
   return flags.DEFINE(_Parser(parse, syntax), name, default, help_text)
 
 
+def define_generator_flags() -> None:
+  """--workdir and --step: the generator load_generator reads (a training run or an export)."""
+  flags.DEFINE_string('workdir', None, 'A training run of a generator stage, or an export.')
+  flags.DEFINE_integer('step', None, 'With a training run: the checkpoint step (default: newest).')
+
+
 def load_generator(directory: str, step: int | None = None) -> inference.GeneratorBundle:
   """The generator in `directory`: an export (python -m faceshop_jax.export) or a training run
   (its checkpoint at `step`, default the newest).

@@ -39,8 +39,7 @@ SHEET = 'sheet.png'  # every output of every seed, a row per seed
 
 def define_flags() -> None:
   """The command's flags (defined only when it runs, so the module imports anywhere)."""
-  flags.DEFINE_string('workdir', None, 'A training run of a generator stage, or an export.')
-  flags.DEFINE_integer('step', None, 'With a training run: the checkpoint step (default: newest).')
+  command_line.define_generator_flags()
   command_line.define(command_line.parse_seeds, 'seeds', None, 'first-last,...',
                       'Seeds to render: 0-7, 1,5,9 or 3; without, the personal portrait of an '
                       'export written by python -m faceshop_jax.invert.')

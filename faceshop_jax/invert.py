@@ -43,7 +43,7 @@ def define_flags() -> None:
   """The command's flags (defined only when it runs, so the module imports anywhere)."""
   defaults = inversion.InversionConfig()
   flags.DEFINE_string('image', None, 'The photo to invert (PNG, JPEG, WebP).')
-  flags.DEFINE_string('workdir', None, 'A training run of a generator stage, or an export.')
+  command_line.define_generator_flags()
   flags.DEFINE_string('out', None, 'Directory for the personalised export.')
   flags.DEFINE_bool('aligned', False, 'The image is already aligned as the generator\'s data: '
                     'resize it only (no detection or fitting).')
@@ -87,7 +87,7 @@ def main(argv):
     sys.exit('invert: --latent_steps must be at least 1 and --tuning_steps at least 0.')
   started = time.time()
   try:
-    bundle = command_line.load_generator(FLAGS.workdir)
+    bundle = command_line.load_generator(FLAGS.workdir, FLAGS.step)
     size = bundle.config.model.sr_resolution
     target = aligned_photo(FLAGS.image, size, FLAGS.aligned, bundle.face_model)
     judges = inversion.load_judges(FLAGS.analysis)

@@ -361,7 +361,7 @@ def make_app(bundle: inference.GeneratorBundle, out_dir: str) -> applications.St
 
 def define_flags() -> None:
   """The command's flags (defined only when it runs, so the module imports anywhere)."""
-  flags.DEFINE_string('workdir', None, 'A training run of a generator stage, or an export.')
+  command_line.define_generator_flags()
   flags.DEFINE_string('host', '127.0.0.1', 'Address to serve on (127.0.0.1: this machine only).')
   flags.DEFINE_integer('port', 7860, 'Port to serve on.')
   flags.DEFINE_string('out', 'editor_out', 'Directory the Save buttons write into.')
@@ -372,7 +372,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}.')
   try:
-    bundle = command_line.load_generator(FLAGS.workdir)
+    bundle = command_line.load_generator(FLAGS.workdir, FLAGS.step)
   except (FileNotFoundError, ValueError) as e:
     sys.exit(f'serve: {e}')
   application = make_app(bundle, FLAGS.out)

@@ -198,8 +198,7 @@ def render_sweep(bundle: inference.GeneratorBundle, sweep: Sweep,
 
 def define_flags() -> None:
   """The command's flags (defined only when it runs, so the module imports anywhere)."""
-  flags.DEFINE_string('workdir', None, 'A training run of a generator stage, or an export.')
-  flags.DEFINE_integer('step', None, 'With a training run: the checkpoint step (default: newest).')
+  command_line.define_generator_flags()
   flags.DEFINE_string('seeds', '0,1,2', 'Base seeds, one pair of rows each: 0-2, 1,5,9 or 3.')
   flags.DEFINE_string('identity_seeds', '100-106', 'Seeds whose identities κ are the columns of '
                       'sweep_identity.png.')
