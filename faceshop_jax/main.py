@@ -32,6 +32,7 @@ def define_flags() -> None:
                     'warnings show.')
   flags.mark_flags_as_required(['config', 'workdir'])
 
+
 def initialize_distributed() -> None:
   """jax.distributed.initialize() for a multi-process job.
 
@@ -39,13 +40,13 @@ def initialize_distributed() -> None:
   they are set (a hand-launched or local job; see BUILD.md) and discovered otherwise (TPU pods,
   SLURM, Open MPI, GKE).
   """
-  given = {name: os.environ.get(name) for name in ('JAX_NUM_PROCESSES', 'JAX_PROCESS_ID')}
-  if any(given.values()) and not all(given.values()):
-    raise ValueError(f'Only one of JAX_NUM_PROCESSES and JAX_PROCESS_ID is set ({given}); set both '
-                     '(and JAX_COORDINATOR_ADDRESS), or neither to let JAX discover the cluster.')
-  jax.distributed.initialize(
-      num_processes=int(given['JAX_NUM_PROCESSES']) if all(given.values()) else None,
-      process_id=int(given['JAX_PROCESS_ID']) if all(given.values()) else None)
+  count, index = os.environ.get('JAX_NUM_PROCESSES'), os.environ.get('JAX_PROCESS_ID')
+  if bool(count) != bool(index):
+    raise ValueError(f'Only one of JAX_NUM_PROCESSES ({count!r}) and JAX_PROCESS_ID ({index!r}) is '
+                     'set; set both (and JAX_COORDINATOR_ADDRESS), or neither to let JAX discover '
+                     'the cluster.')
+  jax.distributed.initialize(num_processes=int(count) if count else None,
+                             process_id=int(index) if index else None)
 
 
 def main(argv):

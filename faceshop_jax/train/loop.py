@@ -239,8 +239,8 @@ def _gathered_networks(state):
   if jax.process_count() == 1:
     return state
 
-  def whole(x):
-    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+  def whole(x):  # replicated arrays are already whole in every process
+    if isinstance(x, jax.Array) and not (x.is_fully_addressable or x.is_fully_replicated):
       return multihost_utils.process_allgather(x, tiled=True)
     return x
 
