@@ -1,6 +1,7 @@
-r"""Speed and memory of the tri-plane generator, one JSON line per case.
+r"""Speed and memory of the tri-plane generator beside a PyTorch reference, one JSON line per case.
 
-  python benchmarks/generator_bench.py [--cases=eg3d_small,eg3d_full] [--runs=3]
+  python benchmarks/generator_bench.py [--cases=eg3d_small,eg3d_full] [--runs=3] [--batches=1]
+      [--no_torch]
 
 Cases are built like EG3D's generator (fp32, 512-d z and w, 25-d camera):
   eg3d_small: backbone channel_base 4096 / channel_max 128 making 3×32 planes at 256², neural
@@ -11,6 +12,11 @@ Cases are built like EG3D's generator (fp32, 512-d z and w, 25-d camera):
 Each line (chunk_rays 512 by default, the CPU's best; see --chunk_rays): seconds per call and per image (median after a compile call), XLA's FLOP count of the
 call, achieved FLOP/s and its fraction of the float32 matmul peak measured in the same run, and
 the compiled program's memory (arguments + outputs + temporaries).
+Unless --no_torch, each such line ("impl": "jax") is followed by one for the PyTorch reference
+(benchmarks/torch_reference.py: EG3D's generator written as its PyTorch code does it, doing our
+work; fp32 on the CPU with --torch_threads threads), timed in the same process right after for the
+same case and batch (median after one warm-up call), with "speedup" = its seconds / ours. torch is a
+benchmark-only dependency (the test extra), imported only then.
 """
 import argparse
 import json
@@ -22,22 +28,11 @@ import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(__file__))
 import timing  # pylint: disable=g-import-not-at-top,wrong-import-position
+from generator_cases import CASES  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from faceshop_jax import geometry  # pylint: disable=g-import-not-at-top,wrong-import-position
 from faceshop_jax import models  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-CASES = {
-    'eg3d_small': dict(
-        generator=dict(channel_base=4096, channel_max=128, rendering_resolution=64,
-                       sr_resolution=128, num_coarse=24, num_fine=24, mapping_layers=2,
-                       sr_channels=(128, 64)),
-        forward_batches=(1, 4), backward_batches=(2,)),
-    'eg3d_full': dict(
-        generator=dict(channel_base=32768, channel_max=512, rendering_resolution=128,
-                       sr_resolution=512, num_coarse=48, num_fine=48, mapping_layers=8,
-                       sr_channels=(256, 128)),
-        forward_batches=(1, 4), backward_batches=()),
-}
 
 
 def build(case: str, fused: bool, chunk_rays: int):
@@ -51,17 +46,39 @@ def build(case: str, fused: bool, chunk_rays: int):
   return generator, variables
 
 
+def torch_reference():
+  """benchmarks/torch_reference.py, imported only when asked for (it needs torch)."""
+  try:
+    import torch_reference as reference  # pylint: disable=g-import-not-at-top
+  except ImportError as e:  # its message names the extra to install
+    raise SystemExit(f'{e} (or pass --no_torch)') from e
+  return reference
+
+
 def measure(name, fn, args, batch, peak, runs):
+  """Prints and returns the median seconds of the jitted fn."""
   jitted = jax.jit(fn)
   cost = timing.compiled_cost(jitted, *args)
   seconds = timing.median_seconds(jitted, *args, runs=runs)
   flops = cost['flops']
-  line = {'case': name, 'batch': batch, 'seconds': round(seconds, 4),
+  line = {'case': name, 'batch': batch, 'impl': 'jax', 'seconds': round(seconds, 4),
           'seconds_per_image': round(seconds / batch, 4), 'flops': flops,
           'flop_per_s': flops and round(flops / seconds), 'fraction_of_matmul_peak':
           flops and round(flops / seconds / peak, 4),
           'memory_gib': cost['peak_bytes'] and round(cost['peak_bytes'] / 2**30, 3),
           'device': jax.devices()[0].device_kind}
+  print(json.dumps(line), flush=True)
+  return seconds
+
+
+def measure_torch(reference, case, kind, batch, jax_seconds, args):
+  """Prints the PyTorch reference's line for the same case and batch."""
+  seconds = reference.time_case(case, kind, batch, args.chunk_rays, args.runs,
+                                threads=args.torch_threads)
+  line = {'case': f'{case}/{kind}', 'batch': batch, 'impl': 'torch', 'seconds': round(seconds, 4),
+          'seconds_per_image': round(seconds / batch, 4),
+          'speedup': round(seconds / jax_seconds, 3),
+          'fused_modconv': reference.FUSED_DEFAULT[(case, kind)], 'threads': args.torch_threads}
   print(json.dumps(line), flush=True)
 
 
@@ -73,7 +90,12 @@ def main():
   # Rays rendered per chunk: ~512 keeps a chunk's samples in cache on CPU (~1.3x faster than 2048
   # here); accelerators prefer thousands. A chunk larger than the image would pad (more work).
   parser.add_argument('--chunk_rays', type=int, default=512)
+  parser.add_argument('--batches', default='', help='only these batch sizes (comma-separated)')
+  parser.add_argument('--no_torch', action='store_true', help='skip the PyTorch reference')
+  parser.add_argument('--torch_threads', type=int, default=2, help="the reference's torch threads")
   args = parser.parse_args()
+  reference = None if args.no_torch else torch_reference()
+  batches = {int(b) for b in args.batches.split(',') if b}
   peak = timing.matmul_peak_flops()
   print(json.dumps({'matmul_peak_flop_per_s': round(peak), 'device': jax.devices()[0].device_kind}),
         flush=True)
@@ -87,15 +109,16 @@ def main():
       return jax.grad(lambda p: forward({**variables, 'params': p}, z, camera).mean())(
           variables['params'])
 
-    for batch in CASES[case]['forward_batches']:
-      z = jax.random.normal(jax.random.PRNGKey(batch), (batch, 512))
-      camera = geometry.camera_from_yaw_pitch(jnp.zeros(batch), jnp.zeros(batch))
-      measure(f'{case}/forward', forward, (variables, z, camera), batch, peak, args.runs)
-    for batch in CASES[case]['backward_batches']:
-      z = jax.random.normal(jax.random.PRNGKey(batch), (batch, 512))
-      camera = geometry.camera_from_yaw_pitch(jnp.zeros(batch), jnp.zeros(batch))
-      measure(f'{case}/forward_backward', forward_backward, (variables, z, camera), batch, peak,
-              args.runs)
+    for kind, fn, key in (('forward', forward, 'forward_batches'),
+                          ('forward_backward', forward_backward, 'backward_batches')):
+      for batch in CASES[case][key]:
+        if batches and batch not in batches:
+          continue
+        z = jax.random.normal(jax.random.PRNGKey(batch), (batch, 512))
+        camera = geometry.camera_from_yaw_pitch(jnp.zeros(batch), jnp.zeros(batch))
+        seconds = measure(f'{case}/{kind}', fn, (variables, z, camera), batch, peak, args.runs)
+        if reference is not None:
+          measure_torch(reference, case, kind, batch, seconds, args)
 
 
 if __name__ == '__main__':

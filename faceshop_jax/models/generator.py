@@ -8,7 +8,7 @@
     → SuperResolution (features, ws) → image [B, R, R, 3]
 Images are on the [-1, 1] scale: the decoder's first three features (in [0, 1]) are mapped by
 2x − 1 to give image_raw, so the raw and SR images share the real images' scale at D.
-The renderer runs the decoder inside `jax.lax.map`/`jax.checkpoint`, where linen cannot create
+The renderer runs the decoder inside `jax.lax.map` and its own gradient rule, where linen cannot create
 parameters: the decoder is therefore applied functionally with its (already created) variables.
 """
 import functools
@@ -136,14 +136,13 @@ class TriPlaneGenerator(nn.Module):
     planes = planes.astype(self.compute_dtype)
     if self.is_initializing():  # create the decoder's parameters outside the renderer's map
       self.decoder(jnp.zeros((1, self.plane_channels)))
-    decoder_fn = functools.partial(self.decoder.clone(parent=None).apply,
-                                   {'params': self.decoder.variables['params']})
     offset_fn = None
     if self.density_prior_strength:
       offset_fn = functools.partial(nerf.sphere_density_offset, radius=self.density_prior_radius,
                                     strength=self.density_prior_strength)
-    return nerf.triplane_field(planes, decoder_fn, self.box_half_size, self.plane_aggregation,
-                               offset_fn)
+    return nerf.triplane_field(planes, {'params': self.decoder.variables['params']},
+                               self.decoder.clone(parent=None).apply, self.box_half_size,
+                               self.plane_aggregation, offset_fn)
 
   def density(self, ws: jax.Array, points: jax.Array, noise_mode: str = 'random') -> jax.Array:
     """Densities [B, N] at points [B, N, 3] (for EG3D's density regulariser)."""

@@ -5,11 +5,13 @@ from faceshop_jax.nerf.blend import face_probability
 from faceshop_jax.nerf.decoder import TriplaneDecoder
 from faceshop_jax.nerf.field import sphere_density_offset
 from faceshop_jax.nerf.field import triplane_field
+from faceshop_jax.nerf.field import TriplaneField
 from faceshop_jax.nerf.matte import transparent_background
 from faceshop_jax.nerf.triplane import aggregate
 from faceshop_jax.nerf.triplane import PLANE_AXES
 from faceshop_jax.nerf.triplane import plane_coordinates
 from faceshop_jax.nerf.triplane import sample_triplanes
+from faceshop_jax.nerf.triplane import scatter_triplanes_add
 from faceshop_jax.nerf.triplane import split_planes
 from faceshop_jax.nerf.volume import FieldFn
 from faceshop_jax.nerf.volume import importance_depths
@@ -17,4 +19,5 @@ from faceshop_jax.nerf.volume import march
 from faceshop_jax.nerf.volume import merge_order
 from faceshop_jax.nerf.volume import render_image
 from faceshop_jax.nerf.volume import render_rays
+from faceshop_jax.nerf.volume import SplitField
 from faceshop_jax.nerf.volume import stratified_depths

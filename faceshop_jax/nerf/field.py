@@ -1,19 +1,24 @@
-"""The tri-plane radiance field (sample the planes, aggregate, decode) as a renderer FieldFn.
+"""The tri-plane radiance field (sample the planes, aggregate, decode) as a renderer SplitField.
 
-Inside a linen module, build `decoder_fn` from a decoder whose parameters already exist (call it
-once on dummy features when `self.is_initializing()`), since render_image calls field_fn inside
-`jax.lax.map` and `jax.checkpoint`, where new parameters cannot be created.
+The decoder is applied functionally, `apply_decoder(decoder_params, features, density_offset)`
+(e.g. `TriplaneDecoder().apply`), with its variables passed explicitly: render_image calls the
+field inside `jax.lax.map` and differentiates it with its own rule (volume.SplitField), so the
+variables must be arguments, not values the function closes over. Inside a linen module, create
+the decoder's parameters first (call it once on dummy features when `self.is_initializing()`) and
+pass `decoder.variables` with `decoder.clone(parent=None).apply`.
 """
-from typing import Callable
+import dataclasses
+from typing import Any, Callable
 
 import jax.numpy as jnp
 
 from faceshop_jax.nerf import triplane
+from faceshop_jax.nerf import volume
 
-# decoder_fn(features [..., C], density_offset [...]) ->
-#   (density [...] ≥ 0, features [..., C'], semantic_logits [..., K]),
-# e.g. functools.partial(TriplaneDecoder().apply, variables).
-DecoderFn = Callable[[jnp.ndarray, jnp.ndarray], tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]]
+# apply_decoder(decoder_variables, features [..., C], density_offset [...]) ->
+#   (density [...] ≥ 0, features [..., C'], semantic_logits [..., K]), e.g. TriplaneDecoder().apply.
+ApplyDecoder = Callable[[Any, jnp.ndarray, jnp.ndarray],
+                        tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]]
 
 
 def sphere_density_offset(points: jnp.ndarray, radius: float, strength: float) -> jnp.ndarray:
@@ -23,30 +28,53 @@ def sphere_density_offset(points: jnp.ndarray, radius: float, strength: float) -
   return strength * (1.0 - jnp.linalg.norm(points, axis=-1) / radius)
 
 
-def triplane_field(planes: jnp.ndarray, decoder_fn: DecoderFn, box_half_size: float,
-                   aggregation: str = 'sum',
-                   density_offset_fn: Callable[[jnp.ndarray], jnp.ndarray] | None = None):
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TriplaneField(volume.SplitField):
   """A view-independent field over per-image tri-planes (EG3D ignores view directions too).
 
-  Args:
-    planes: [B, 3, H, W, C] (triplane module convention).
-    decoder_fn: aggregated features -> (density, features, semantic_logits), per sample.
+  Called as a FieldFn: points [B, ..., S, 3] -> density [B, ..., S], features [B, ..., S, C'],
+  semantic_logits [B, ..., S, K]; the leading axis of the points picks the image's planes.
+
+  Attributes:
+    tables: [B, 3, H, W, C] the planes (triplane module convention).
+    params: the decoder's variables, apply_decoder's first argument.
+    apply_decoder: aggregated features -> (density, features, semantic_logits), per sample.
     box_half_size: half side of the cube the planes span (metres).
     aggregation: 'sum' or 'mean' over the three planes.
     density_offset_fn: points [..., 3] -> pre-activation density offsets [...] (None: 0).
-
-  Returns:
-    field_fn(points [B, ..., S, 3], directions) -> density [B, ..., S], features [B, ..., S, C'],
-    semantic_logits [B, ..., S, K]: the leading axis of the points picks the image's planes.
   """
-  def field_fn(points: jnp.ndarray, directions: jnp.ndarray):
-    del directions
-    lead = points.shape[:-1]
-    flat = points.reshape(points.shape[0], -1, 3)
-    offset = 0.0 if density_offset_fn is None else density_offset_fn(flat)
-    density, features, logits = decoder_fn(triplane.aggregate(
-        triplane.sample_triplanes(planes, flat, box_half_size), aggregation), offset)
-    return (density.reshape(lead), features.reshape(lead + features.shape[-1:]),
-            logits.reshape(lead + logits.shape[-1:]))
+  apply_decoder: ApplyDecoder
+  box_half_size: float
+  aggregation: str = 'sum'
+  density_offset_fn: Callable[[jnp.ndarray], jnp.ndarray] | None = None
 
-  return field_fn
+  def lookup(self, tables, points):
+    flat = points.reshape(points.shape[0], -1, 3)
+    features = triplane.aggregate(triplane.sample_triplanes(tables, flat, self.box_half_size),
+                                  self.aggregation)
+    return features.reshape(points.shape[:-1] + features.shape[-1:])
+
+  def add_lookup_transpose(self, tables_cotangent, points, looked_cotangent):
+    flat = points.reshape(points.shape[0], -1, 3)
+    cotangent = looked_cotangent.reshape(flat.shape[:2] + looked_cotangent.shape[-1:])
+    if self.aggregation == 'mean':
+      cotangent = cotangent / triplane.NUM_PLANES
+    per_plane = jnp.broadcast_to(cotangent[..., None, :], cotangent.shape[:2] + (
+        triplane.NUM_PLANES, cotangent.shape[-1]))
+    return triplane.scatter_triplanes_add(tables_cotangent, flat, per_plane, self.box_half_size)
+
+  def decode(self, params, looked, points):
+    offset = 0.0 if self.density_offset_fn is None else self.density_offset_fn(points)
+    return self.apply_decoder(params, looked, offset)
+
+
+def triplane_field(planes: jnp.ndarray, decoder_variables, apply_decoder: ApplyDecoder,
+                   box_half_size: float, aggregation: str = 'sum',
+                   density_offset_fn: Callable[[jnp.ndarray], jnp.ndarray] | None = None
+                   ) -> TriplaneField:
+  """The TriplaneField of planes [B, 3, H, W, C] and a decoder (attributes: TriplaneField)."""
+  if aggregation not in triplane.AGGREGATIONS:
+    raise ValueError(f'Tri-plane aggregation is one of {triplane.AGGREGATIONS}; got {aggregation!r}.')
+  return TriplaneField(tables=planes, params=decoder_variables, apply_decoder=apply_decoder,
+                       box_half_size=box_half_size, aggregation=aggregation,
+                       density_offset_fn=density_offset_fn)

@@ -37,11 +37,37 @@ def plane_coordinates(points: jnp.ndarray, box_half_size: float) -> jnp.ndarray:
   return jnp.stack([normalized[..., axes] for axes in map(list, PLANE_AXES)], axis=-2)
 
 
+def _bilinear_taps(points: jnp.ndarray, box_half_size: float, height: int, width: int):
+  """The 12 texels each point reads (4 bilinear corners on each plane) and their weights.
+
+  Returns:
+    index [B, N, 3, 4] int32 into the planes flattened to [B, 3·H·W, C] (clipped into the planes);
+    weight [B, N, 3, 4], zero for corners outside the planes (zero padding).
+  """
+  uv = plane_coordinates(points, box_half_size)  # [B, N, 3, 2]
+  # Continuous texel coordinates: texel centres at integers (align_corners=False).
+  x = ((uv[..., 0] + 1.0) * width - 1.0) / 2.0
+  y = ((uv[..., 1] + 1.0) * height - 1.0) / 2.0
+  x0, y0 = jnp.floor(x), jnp.floor(y)
+  fx, fy = x - x0, y - y0
+  x0, y0 = x0.astype(jnp.int32), y0.astype(jnp.int32)
+  plane_offset = jnp.arange(NUM_PLANES, dtype=jnp.int32) * (height * width)
+  indices, weights = [], []
+  for dy, dx, weight in ((0, 0, (1 - fx) * (1 - fy)), (0, 1, fx * (1 - fy)),
+                         (1, 0, (1 - fx) * fy), (1, 1, fx * fy)):
+    xi, yi = x0 + dx, y0 + dy
+    inside = (xi >= 0) & (xi < width) & (yi >= 0) & (yi < height)
+    indices.append(plane_offset + jnp.clip(yi, 0, height - 1) * width + jnp.clip(xi, 0, width - 1))
+    weights.append(jnp.where(inside, weight, 0.0))
+  return jnp.stack(indices, axis=-1), jnp.stack(weights, axis=-1)
+
+
 def sample_triplanes(planes: jnp.ndarray, points: jnp.ndarray, box_half_size: float) -> jnp.ndarray:
   """Bilinear features of points on each of the three planes (convention: module docstring).
 
   Four gathers (one per bilinear corner) from the flattened planes, so the cost is O(B·N·3·C)
-  whatever the plane size, and the backward pass is a scatter-add into the planes.
+  whatever the plane size, and the backward pass is a scatter-add into the planes
+  (scatter_triplanes_add writes it into a given cotangent).
 
   Args:
     planes: [B, 3, H, W, C] features of planes XY, XZ, YZ.
@@ -55,24 +81,41 @@ def sample_triplanes(planes: jnp.ndarray, points: jnp.ndarray, box_half_size: fl
   chex.assert_axis_dimension(planes, 1, NUM_PLANES)
   chex.assert_shape(points, (planes.shape[0], None, 3))
   b, _, height, width, channels = planes.shape
-  uv = plane_coordinates(points, box_half_size)  # [B, N, 3, 2]
-  # Continuous texel coordinates: texel centres at integers (align_corners=False).
-  x = ((uv[..., 0] + 1.0) * width - 1.0) / 2.0
-  y = ((uv[..., 1] + 1.0) * height - 1.0) / 2.0
-  x0, y0 = jnp.floor(x), jnp.floor(y)
-  fx, fy = x - x0, y - y0
-  x0, y0 = x0.astype(jnp.int32), y0.astype(jnp.int32)
+  index, weight = _bilinear_taps(points, box_half_size, height, width)
   flat = planes.reshape(b, NUM_PLANES * height * width, channels)
-  plane_offset = jnp.arange(NUM_PLANES, dtype=jnp.int32) * (height * width)
   gather = jax.vmap(lambda table, index: table[index])
-  out = jnp.zeros(uv.shape[:-1] + (channels,), planes.dtype)
-  for dy, dx, weight in ((0, 0, (1 - fx) * (1 - fy)), (0, 1, fx * (1 - fy)),
-                         (1, 0, (1 - fx) * fy), (1, 1, fx * fy)):
-    xi, yi = x0 + dx, y0 + dy
-    inside = (xi >= 0) & (xi < width) & (yi >= 0) & (yi < height)
-    index = plane_offset + jnp.clip(yi, 0, height - 1) * width + jnp.clip(xi, 0, width - 1)
-    out = out + gather(flat, index) * jnp.where(inside, weight, 0.0)[..., None].astype(out.dtype)
+  out = jnp.zeros(index.shape[:-1] + (channels,), planes.dtype)
+  for corner in range(4):
+    out = out + gather(flat, index[..., corner]) * weight[..., corner, None].astype(out.dtype)
   return out
+
+
+def scatter_triplanes_add(planes_cotangent: jnp.ndarray, points: jnp.ndarray,
+                          features_cotangent: jnp.ndarray, box_half_size: float) -> jnp.ndarray:
+  """planes_cotangent + the transpose of sample_triplanes (linear in the planes) at points.
+
+  One scatter-add of the 12 weighted taps per point into the given array, so a loop over ray
+  chunks can accumulate the planes' cotangent in its carry instead of zero-filling a full-size
+  cotangent per chunk and adding it.
+
+  Args:
+    planes_cotangent: [B, 3, H, W, C] the cotangent so far.
+    points: [B, N, 3] the points sample_triplanes read (metres).
+    features_cotangent: [B, N, 3, C] the cotangent of its output.
+    box_half_size: as sample_triplanes.
+
+  Returns:
+    [B, 3, H, W, C] in planes_cotangent's dtype.
+  """
+  chex.assert_rank(planes_cotangent, 5)
+  chex.assert_shape(features_cotangent, points.shape[:2] + (NUM_PLANES, planes_cotangent.shape[-1]))
+  b, _, height, width, channels = planes_cotangent.shape
+  index, weight = _bilinear_taps(points, box_half_size, height, width)
+  updates = weight[..., None].astype(planes_cotangent.dtype) * features_cotangent[..., None, :]
+  flat = planes_cotangent.reshape(b, NUM_PLANES * height * width, channels)
+  flat = jax.vmap(lambda table, index, update: table.at[index].add(update))(
+      flat, index.reshape(b, -1), updates.reshape(b, -1, channels).astype(flat.dtype))
+  return flat.reshape(planes_cotangent.shape)
 
 
 def aggregate(features: jnp.ndarray, mode: str = 'sum') -> jnp.ndarray:

@@ -17,7 +17,9 @@ hit). There is no background term: features composite over zero.
 
 Depths are distances along unit directions, in metres; densities are per metre.
 """
-from typing import Callable, Optional
+import abc
+import dataclasses
+from typing import Any, Callable, Optional
 
 import chex
 import jax
@@ -30,6 +32,42 @@ from faceshop_jax.geometry import rays as rays_lib
 FieldFn = Callable[[jnp.ndarray, jnp.ndarray], tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray]]
 
 IMAGE_OUTPUTS = ('features', 'semantics', 'depth', 'alpha')
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SplitField(abc.ABC):
+  """A FieldFn that reads its tables linearly: field(p) = decode(params, lookup(tables, p), p).
+
+  render_image differentiates such a field with its own rule: the tables' cotangent (e.g. the
+  tri-planes') is one array carried through the loop over ray chunks, each chunk scatter-adding
+  its share into it (add_lookup_transpose), where plain autodiff of the chunk loop would zero-fill
+  and add a full-size cotangent per chunk. The rule gives no cotangent to the rays: differentiating
+  a render with respect to the camera through a SplitField raises JAX's UnexpectedTracerError (wrap
+  the field in a plain function to do that).
+
+  Attributes:
+    tables: pytree of the arrays lookup reads (leading axis: the image).
+    params: pytree of decode's parameters.
+  """
+  tables: Any
+  params: Any
+
+  @abc.abstractmethod
+  def lookup(self, tables, points: jnp.ndarray) -> jnp.ndarray:
+    """Looked-up values [B, ..., D] at points [B, ..., 3]; linear in tables."""
+
+  @abc.abstractmethod
+  def add_lookup_transpose(self, tables_cotangent, points: jnp.ndarray,
+                           looked_cotangent: jnp.ndarray):
+    """tables_cotangent + the transpose of lookup(·, points) applied to looked_cotangent."""
+
+  @abc.abstractmethod
+  def decode(self, params, looked: jnp.ndarray, points: jnp.ndarray):
+    """(density [B, ...], features [B, ..., C], semantic_logits [B, ..., K]) of looked-up values."""
+
+  def __call__(self, points: jnp.ndarray, directions: jnp.ndarray):
+    del directions
+    return self.decode(self.params, self.lookup(self.tables, points), points)
 # Rays that gather less opacity than this have no meaningful expected depth.
 _MIN_ALPHA_FOR_DEPTH = 1e-6
 
@@ -142,30 +180,33 @@ def merge_order(first: jnp.ndarray, second: jnp.ndarray) -> jnp.ndarray:
   return index[..., :n1 + n2]
 
 
-def _evaluate(field_fn: FieldFn, origins, directions, depths):
-  """Field at origins + depths·directions: density [..., S], features, probabilities [..., S, ·]."""
-  points = origins[..., None, :] + depths[..., None] * directions[..., None, :]
-  density, features, logits = field_fn(points, directions)
+def _sample_points(origins, directions, depths):
+  """Points [..., S, 3] at origins + depths·directions."""
+  return origins[..., None, :] + depths[..., None] * directions[..., None, :]
+
+
+def _activated(field_values, depths):
+  """(density [..., S], features, semantic logits) -> the same with probabilities for logits."""
+  density, features, logits = field_values
   chex.assert_shape(density, depths.shape)
-  chex.assert_equal_shape_prefix([features, logits, points], points.ndim - 1)
+  chex.assert_equal_shape_prefix([features, logits, density[..., None]], density.ndim)
   return density, features, jax.nn.softmax(logits, axis=-1)
 
 
-def _render(field_fn: FieldFn, origins, directions, near, far, coarse_jitter, fine_jitter,
-            pdf_padding) -> dict[str, jnp.ndarray]:
-  """render_rays with the stratification jitter given ([..., num_coarse], [..., num_fine])."""
-  depths = stratified_depths(near, far, coarse_jitter)
-  density, features, probs = _evaluate(field_fn, origins, directions, depths)
-  if fine_jitter.shape[-1]:
-    fine_depths = importance_depths(depths, march(depths, density), fine_jitter, pdf_padding)
-    fine = _evaluate(field_fn, origins, directions, fine_depths)
-    merged_depths = jnp.concatenate([depths, fine_depths], axis=-1)
-    order = merge_order(depths, fine_depths)
-    depths = jnp.take_along_axis(merged_depths, order, axis=-1)
-    density = jnp.take_along_axis(jnp.concatenate([density, fine[0]], -1), order, axis=-1)
-    features, probs = (
-        jnp.take_along_axis(jnp.concatenate([coarse, f], -2), order[..., None], axis=-2)
-        for coarse, f in ((features, fine[1]), (probs, fine[2])))
+def _merged(depths, coarse, fine_depths, fine):
+  """Coarse and fine depths [..., S1], [..., S2] and per-sample values (tuples of [..., S1, ·] and
+  [..., S2, ·] arrays, or [..., S] ones) sorted into one march: (depths, values)."""
+  order = merge_order(depths, fine_depths)
+
+  def take(a, b):
+    index = order.reshape(order.shape + (1,) * (a.ndim - order.ndim))
+    return jnp.take_along_axis(jnp.concatenate([a, b], order.ndim - 1), index, order.ndim - 1)
+
+  return take(depths, fine_depths), tuple(map(take, coarse, fine))
+
+
+def _composite(depths, density, features, probs, far) -> dict[str, jnp.ndarray]:
+  """The march of sorted samples: render_rays' outputs."""
   weights = march(depths, density)
   alpha = weights.sum(axis=-1)
   expected_depth = jnp.clip(
@@ -181,6 +222,58 @@ def _render(field_fn: FieldFn, origins, directions, near, far, coarse_jitter, fi
       'weights': weights,
       'sample_depths': depths,
   }
+
+
+def _render(field_fn: FieldFn, origins, directions, near, far, coarse_jitter, fine_jitter,
+            pdf_padding) -> dict[str, jnp.ndarray]:
+  """render_rays with the stratification jitter given ([..., num_coarse], [..., num_fine])."""
+  depths = stratified_depths(near, far, coarse_jitter)
+  coarse = _activated(field_fn(_sample_points(origins, directions, depths), directions), depths)
+  if not fine_jitter.shape[-1]:
+    return _composite(depths, *coarse, far)
+  fine_depths = importance_depths(depths, march(depths, coarse[0]), fine_jitter, pdf_padding)
+  fine = _activated(field_fn(_sample_points(origins, directions, fine_depths), directions),
+                    fine_depths)
+  depths, merged = _merged(depths, coarse, fine_depths, fine)
+  return _composite(depths, *merged, far)
+
+
+def _split_render(field: SplitField, origins, directions, near, far, coarse_jitter, fine_jitter,
+                  pdf_padding):
+  """_render's IMAGE_OUTPUTS for a SplitField and what its gradient needs: the final march's
+  depths [..., S] and looked-up values [..., S, D]."""
+  def evaluate(depths):
+    points = _sample_points(origins, directions, depths)
+    looked = field.lookup(field.tables, points)
+    return looked, _activated(field.decode(field.params, looked, points), depths)
+
+  depths = stratified_depths(near, far, coarse_jitter)
+  coarse_looked, coarse = evaluate(depths)
+  if fine_jitter.shape[-1]:
+    fine_depths = importance_depths(depths, march(depths, coarse[0]), fine_jitter, pdf_padding)
+    fine_looked, fine = evaluate(fine_depths)
+    depths, (coarse_looked, *coarse) = _merged(depths, (coarse_looked, *coarse), fine_depths,
+                                               (fine_looked, *fine))
+  out = _composite(depths, *coarse, far)
+  return {name: out[name] for name in IMAGE_OUTPUTS}, (depths, coarse_looked)
+
+
+def _split_render_vjp(field: SplitField, origins, directions, far, samples, outputs_cotangent,
+                      cotangents):
+  """cotangents (of the field's tables and params) plus a chunk's share, from the cotangent of its
+  outputs (a dict of those not symbolically zero) and _split_render's samples."""
+  depths, looked = samples
+  points = _sample_points(origins, directions, depths)
+
+  def outputs(params, looked):
+    out = _composite(depths, *_activated(field.decode(params, looked, points), depths), far)
+    return {name: out[name] for name in outputs_cotangent}
+
+  _, outputs_vjp = jax.vjp(outputs, field.params, looked)
+  params_cotangent, looked_cotangent = outputs_vjp(outputs_cotangent)
+  tables_cotangent, params_sum = cotangents
+  return (field.add_lookup_transpose(tables_cotangent, points, looked_cotangent),
+          jax.tree.map(jnp.add, params_sum, params_cotangent))
 
 
 def _draw_jitter(key: Optional[jax.Array], shape, num_coarse: int, num_fine: int):
@@ -224,12 +317,18 @@ def render_image(field_fn: FieldFn, camera: jnp.ndarray, height: int, width: int
                  pdf_padding: float = 0.01) -> dict[str, jnp.ndarray]:
   """Renders one image per camera, `chunk_rays` rays of every image at a time.
 
-  The chunks run in sequence (`jax.lax.map`), each under `jax.checkpoint`, so both the forward and
-  the backward pass hold one chunk's samples only, B·chunk_rays·(num_coarse + num_fine) of them.
-  With the tri-plane field (C = 32, K = 19; measured on XLA:CPU) a sample costs ≈ 1.1 KiB of
-  temporaries forward and ≈ 2.5 KiB under grad: B = 4, 96 samples and chunk_rays = 4096 is
-  ≈ 1.7 GiB forward, ≈ 4 GiB for a gradient (plus the planes' cotangent). The jitter is drawn for
-  the whole image before chunking, so the image does not depend on chunk_rays, key or no key.
+  The chunks run in sequence (`jax.lax.map`), so a pass holds one chunk's samples at a time,
+  B·chunk_rays·(num_coarse + num_fine) of them. With the tri-plane field (C = 32, K = 19; measured
+  on XLA:CPU) a sample costs ≈ 1.1 KiB of temporaries forward and ≈ 2.5 KiB under grad: B = 4,
+  96 samples and chunk_rays = 4096 is ≈ 1.7 GiB forward, ≈ 4 GiB for a gradient. A plain FieldFn
+  is differentiated through `jax.checkpoint`ed chunks (the backward reruns each chunk's forward).
+  A SplitField (the generator's TriplaneField) has its own rule: the forward keeps each sample's
+  depth and looked-up values (B·H·W·S·(D + 1) floats: 0.8 GiB for B = 4 at 128², 96 samples,
+  D = 32), the backward decodes them again, differentiates decoder and march, and scatter-adds
+  the tables' cotangent into one float32 array carried through the chunk loop; outputs whose
+  cotangent is symbolically zero (e.g. semantics in a loss that ignores them) are not
+  differentiated. The jitter is drawn for the whole image before chunking, so the image does not
+  depend on chunk_rays, key or no key.
 
   Args:
     field_fn: as in render_rays, called on chunks with batch shape [B, chunk_rays]: points
@@ -257,12 +356,46 @@ def render_image(field_fn: FieldFn, camera: jnp.ndarray, height: int, width: int
     x = jnp.moveaxis(x, 0, 1).reshape((batch, num_chunks * chunk_rays) + x.shape[3:])
     return x[:, :num_rays].reshape((batch, height, width) + x.shape[2:])
 
-  @jax.checkpoint
-  def render_chunk(chunk):
+  def render_chunk(field_fn, chunk):
     out = _render(field_fn, *chunk[:2], near, far, *chunk[2:], pdf_padding)
     return {name: out[name] for name in IMAGE_OUTPUTS}
 
   chunks = tuple(to_chunks(x) for x in (origins.reshape(batch, num_rays, 3),
                                         directions.reshape(batch, num_rays, 3),
                                         coarse_jitter, fine_jitter))
-  return jax.tree.map(from_chunks, jax.lax.map(render_chunk, chunks))
+  if not isinstance(field_fn, SplitField):
+    return jax.tree.map(from_chunks, jax.lax.map(
+        jax.checkpoint(lambda chunk: render_chunk(field_fn, chunk)), chunks))
+
+  def split_forward(tables, params):
+    field = dataclasses.replace(field_fn, tables=tables, params=params)
+    return jax.lax.map(lambda chunk: _split_render(field, *chunk[:2], near, far, *chunk[2:],
+                                                   pdf_padding), chunks)
+
+  @jax.custom_vjp
+  def render_split(tables, params):
+    return split_forward(tables, params)[0]
+
+  def render_split_forward(tables, params):
+    tables, params = jax.tree.map(  # symbolic_zeros wraps each leaf
+        lambda x: x.value, (tables, params),
+        is_leaf=lambda x: isinstance(x, jax.custom_derivatives.CustomVJPPrimal))
+    outputs, samples = split_forward(tables, params)
+    return outputs, (tables, params, samples)
+
+  def render_split_backward(residuals, outputs_cotangent):
+    tables, params, samples = residuals
+    field = dataclasses.replace(field_fn, tables=tables, params=params)
+    outputs_cotangent = {name: ct for name, ct in outputs_cotangent.items()
+                         if not isinstance(ct, jax.custom_derivatives.SymbolicZero)}
+    # The tables' cotangent accumulates in float32 whatever their dtype (bfloat16 planes).
+    zeros = (jax.tree.map(lambda x: jnp.zeros(x.shape, jnp.float32), tables),
+             jax.tree.map(jnp.zeros_like, params))
+    (tables_cotangent, params_cotangent), _ = jax.lax.scan(
+        lambda cotangents, xs: (_split_render_vjp(field, *xs[0][:2], far, *xs[1:],
+                                                  cotangents), None),
+        zeros, (chunks, samples, outputs_cotangent))
+    return jax.tree.map(lambda c, x: c.astype(x.dtype), tables_cotangent, tables), params_cotangent
+
+  render_split.defvjp(render_split_forward, render_split_backward, symbolic_zeros=True)
+  return jax.tree.map(from_chunks, render_split(field_fn.tables, field_fn.params))

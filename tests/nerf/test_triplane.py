@@ -83,3 +83,16 @@ def test_split_planes_groups_channels_by_plane():
   planes = nerf.split_planes(x)
   assert planes.shape == (2, 3, 5, 6, 4)
   np.testing.assert_array_equal(planes[1, 2, 3, 4], x[1, 3, 4, 8:12])
+
+
+def test_scatter_add_is_the_transpose_of_sampling():
+  # Points inside, on the border and outside the box, so clipped and zero-weight taps are covered.
+  planes = jax.random.normal(jax.random.PRNGKey(0), (2, 3, 5, 4, 3))
+  points = jax.random.uniform(jax.random.PRNGKey(1), (2, 40, 3), minval=-1.3 * BOX,
+                              maxval=1.3 * BOX)
+  cotangent = jax.random.normal(jax.random.PRNGKey(2), (2, 40, 3, 3))
+  start = jax.random.normal(jax.random.PRNGKey(3), planes.shape)
+  _, vjp = jax.vjp(lambda p: nerf.sample_triplanes(p, points, BOX), planes)
+  expected, = vjp(cotangent)
+  got = jax.jit(nerf.scatter_triplanes_add, static_argnums=3)(start, points, cotangent, BOX)
+  np.testing.assert_allclose(got - start, expected, rtol=1e-5, atol=1e-5)
