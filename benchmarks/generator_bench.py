@@ -1,7 +1,7 @@
 r"""Speed and memory of the tri-plane generator beside a PyTorch reference, one JSON line per case.
 
   python benchmarks/generator_bench.py [--cases=eg3d_small,eg3d_full] [--runs=3] [--batches=1]
-      [--no_torch]
+      [--no_torch] [--plain_gradient]
 
 Cases are built like EG3D's generator (fp32, 512-d z and w, 25-d camera):
   eg3d_small: backbone channel_base 4096 / channel_max 128 making 3×32 planes at 256², neural
@@ -55,7 +55,7 @@ def torch_reference():
   return reference
 
 
-def measure(name, fn, args, batch, peak, runs):
+def measure(name, fn, args, batch, peak, runs, **labels):
   """Prints and returns the median seconds of the jitted fn."""
   jitted = jax.jit(fn)
   cost = timing.compiled_cost(jitted, *args)
@@ -66,7 +66,7 @@ def measure(name, fn, args, batch, peak, runs):
           'flop_per_s': flops and round(flops / seconds), 'fraction_of_matmul_peak':
           flops and round(flops / seconds / peak, 4),
           'memory_gib': cost['peak_bytes'] and round(cost['peak_bytes'] / 2**30, 3),
-          'device': jax.devices()[0].device_kind}
+          'device': jax.devices()[0].device_kind, **labels}
   print(json.dumps(line), flush=True)
   return seconds
 
@@ -82,6 +82,15 @@ def measure_torch(reference, case, kind, batch, jax_seconds, args):
   print(json.dumps(line), flush=True)
 
 
+def plain_field_image(generator, z, camera):
+  """The generator's image with its SplitField hidden behind a plain function, so that the renderer
+  is differentiated by autodiff of its checkpointed chunks (the ablation of the split gradient)."""
+  ws = generator.mapping(z, camera)
+  field = generator.field(ws, 'const')
+  return generator.render_field(lambda points, directions: field(points, directions), ws, camera,
+                                'const')['image']
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--cases', default='eg3d_small,eg3d_full')
@@ -93,6 +102,9 @@ def main():
   parser.add_argument('--batches', default='', help='only these batch sizes (comma-separated)')
   parser.add_argument('--no_torch', action='store_true', help='skip the PyTorch reference')
   parser.add_argument('--torch_threads', type=int, default=2, help="the reference's torch threads")
+  parser.add_argument('--plain_gradient', action='store_true',
+                      help='differentiate the renderer by plain autodiff of checkpointed chunks, '
+                      "not the tri-plane field's own rule (nerf.SplitField): the ablation")
   args = parser.parse_args()
   reference = None if args.no_torch else torch_reference()
   batches = {int(b) for b in args.batches.split(',') if b}
@@ -103,7 +115,9 @@ def main():
     generator, variables = build(case, args.fused, args.chunk_rays)
 
     def forward(variables, z, camera):
-      return generator.apply(variables, z, camera, camera, noise_mode='const')['image']
+      if not args.plain_gradient:
+        return generator.apply(variables, z, camera, camera, noise_mode='const')['image']
+      return generator.apply(variables, z, camera, method=plain_field_image)
 
     def forward_backward(variables, z, camera):
       return jax.grad(lambda p: forward({**variables, 'params': p}, z, camera).mean())(
@@ -116,7 +130,8 @@ def main():
           continue
         z = jax.random.normal(jax.random.PRNGKey(batch), (batch, 512))
         camera = geometry.camera_from_yaw_pitch(jnp.zeros(batch), jnp.zeros(batch))
-        seconds = measure(f'{case}/{kind}', fn, (variables, z, camera), batch, peak, args.runs)
+        seconds = measure(f'{case}/{kind}', fn, (variables, z, camera), batch, peak, args.runs,
+                          gradient='plain' if args.plain_gradient else 'split')
         if reference is not None:
           measure_torch(reference, case, kind, batch, seconds, args)
 

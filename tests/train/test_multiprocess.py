@@ -22,6 +22,11 @@ FLAGS = ('--config.num_train_steps=2', '--config.checkpoint_every_steps=1',
 NO_EVALUATION = {'configs/imitative.py:test': ('--config.imitative.evaluation.identities=0',),
                  'configs/gan.py:test': ()}  # the gan stage has none
 COLLECTIONS = ('params', 'ema_params', 'opt_state')
+# The rounding bound of the comparison, relative to each array's largest entry (see the test). The
+# imitative stage's analysis networks route gradients discretely (max-pools, ReLUs, argmax labels),
+# which amplifies rounding differences (its 8-vs-1-device step test allows 2e-2): a scalar such as
+# a noise strength, whose gradient sums the whole image, was measured 1.8e-5 apart.
+RELATIVE_BOUND = {'configs/imitative.py:test': 1e-4, 'configs/gan.py:test': 1e-5}
 
 
 def _free_port() -> int:
@@ -92,8 +97,9 @@ def test_two_processes_checkpoint_resume_and_end_as_one_process_with_8_devices(
   # Same devices, same per-device work: only the order of the cross-process gradient sums differs
   # (gloo's between the processes, XLA's within one), and float32 sums in another order round
   # differently, by ~1e-7 of the summands' size; two GAN steps (D's update feeds G's) leave
-  # differences up to ~1e-5 of each array's largest entry, or 1e-6 absolute where a parameter is
-  # near 0 (Adam moves each parameter by up to the learning rate, 2e-3, per step).
+  # differences up to ~1e-5 of each array's largest entry (RELATIVE_BOUND), or 1e-6 absolute where
+  # a parameter is near 0 (Adam moves each parameter by up to the learning rate, 2e-3, per step).
   for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(want), jax.tree.leaves(got)):
-    np.testing.assert_allclose(b, a, rtol=0, atol=1e-5 * float(np.abs(a).max()) + 1e-6,
+    np.testing.assert_allclose(b, a, rtol=0,
+                               atol=RELATIVE_BOUND[config] * float(np.abs(a).max()) + 1e-6,
                                err_msg=jax.tree_util.keystr(path))
