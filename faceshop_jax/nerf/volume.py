@@ -248,14 +248,14 @@ def _split_render(field: SplitField, origins, directions, near, far, coarse_jitt
     return looked, _activated(field.decode(field.params, looked, points), depths)
 
   depths = stratified_depths(near, far, coarse_jitter)
-  coarse_looked, coarse = evaluate(depths)
+  looked, values = evaluate(depths)
   if fine_jitter.shape[-1]:
-    fine_depths = importance_depths(depths, march(depths, coarse[0]), fine_jitter, pdf_padding)
-    fine_looked, fine = evaluate(fine_depths)
-    depths, (coarse_looked, *coarse) = _merged(depths, (coarse_looked, *coarse), fine_depths,
-                                               (fine_looked, *fine))
-  out = _composite(depths, *coarse, far)
-  return {name: out[name] for name in IMAGE_OUTPUTS}, (depths, coarse_looked)
+    fine_depths = importance_depths(depths, march(depths, values[0]), fine_jitter, pdf_padding)
+    fine_looked, fine_values = evaluate(fine_depths)
+    depths, (looked, *values) = _merged(depths, (looked, *values), fine_depths,
+                                        (fine_looked, *fine_values))
+  out = _composite(depths, *values, far)
+  return {name: out[name] for name in IMAGE_OUTPUTS}, (depths, looked)
 
 
 def _split_render_vjp(field: SplitField, origins, directions, far, samples, outputs_cotangent,
