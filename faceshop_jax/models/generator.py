@@ -8,8 +8,9 @@
     → SuperResolution (features, ws) → image [B, R, R, 3]
 Images are on the [-1, 1] scale: the decoder's first three features (in [0, 1]) are mapped by
 2x − 1 to give image_raw, so the raw and SR images share the real images' scale at D.
-The renderer runs the decoder inside `jax.lax.map` and its own gradient rule, where linen cannot create
-parameters: the decoder is therefore applied functionally with its (already created) variables.
+The renderer runs the decoder inside `jax.lax.map` and its own gradient rule, where linen cannot
+create parameters: the decoder is therefore applied functionally with its (already created)
+variables.
 """
 import functools
 

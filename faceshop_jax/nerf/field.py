@@ -48,6 +48,11 @@ class TriplaneField(volume.SplitField):
   aggregation: str = 'sum'
   density_offset_fn: Callable[[jnp.ndarray], jnp.ndarray] | None = None
 
+  def __post_init__(self):
+    if self.aggregation not in triplane.AGGREGATIONS:
+      raise ValueError(f'Tri-plane aggregation is one of {triplane.AGGREGATIONS}; '
+                       f'got {self.aggregation!r}.')
+
   def lookup(self, tables, points):
     flat = points.reshape(points.shape[0], -1, 3)
     features = triplane.aggregate(triplane.sample_triplanes(tables, flat, self.box_half_size),
@@ -73,8 +78,6 @@ def triplane_field(planes: jnp.ndarray, decoder_variables, apply_decoder: ApplyD
                    density_offset_fn: Callable[[jnp.ndarray], jnp.ndarray] | None = None
                    ) -> TriplaneField:
   """The TriplaneField of planes [B, 3, H, W, C] and a decoder (attributes: TriplaneField)."""
-  if aggregation not in triplane.AGGREGATIONS:
-    raise ValueError(f'Tri-plane aggregation is one of {triplane.AGGREGATIONS}; got {aggregation!r}.')
   return TriplaneField(tables=planes, params=decoder_variables, apply_decoder=apply_decoder,
                        box_half_size=box_half_size, aggregation=aggregation,
                        density_offset_fn=density_offset_fn)

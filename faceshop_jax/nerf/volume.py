@@ -68,6 +68,8 @@ class SplitField(abc.ABC):
   def __call__(self, points: jnp.ndarray, directions: jnp.ndarray):
     del directions
     return self.decode(self.params, self.lookup(self.tables, points), points)
+
+
 # Rays that gather less opacity than this have no meaningful expected depth.
 _MIN_ALPHA_FOR_DEPTH = 1e-6
 
@@ -224,18 +226,33 @@ def _composite(depths, density, features, probs, far) -> dict[str, jnp.ndarray]:
   }
 
 
+def _march_samples(evaluate, near, far, coarse_jitter, fine_jitter, pdf_padding):
+  """The stratified then importance samples of rays, sorted into one march.
+
+  Args:
+    evaluate: depths [..., S] -> per-sample values (density [..., S], features, probabilities,
+      then anything else per sample).
+    near, far, pdf_padding: as render_rays.
+    coarse_jitter, fine_jitter: [..., num_coarse], [..., num_fine].
+
+  Returns:
+    (depths [..., S1 + S2] sorted, evaluate's values at them).
+  """
+  depths = stratified_depths(near, far, coarse_jitter)
+  values = evaluate(depths)
+  if fine_jitter.shape[-1]:
+    fine_depths = importance_depths(depths, march(depths, values[0]), fine_jitter, pdf_padding)
+    depths, values = _merged(depths, values, fine_depths, evaluate(fine_depths))
+  return depths, values
+
+
 def _render(field_fn: FieldFn, origins, directions, near, far, coarse_jitter, fine_jitter,
             pdf_padding) -> dict[str, jnp.ndarray]:
   """render_rays with the stratification jitter given ([..., num_coarse], [..., num_fine])."""
-  depths = stratified_depths(near, far, coarse_jitter)
-  coarse = _activated(field_fn(_sample_points(origins, directions, depths), directions), depths)
-  if not fine_jitter.shape[-1]:
-    return _composite(depths, *coarse, far)
-  fine_depths = importance_depths(depths, march(depths, coarse[0]), fine_jitter, pdf_padding)
-  fine = _activated(field_fn(_sample_points(origins, directions, fine_depths), directions),
-                    fine_depths)
-  depths, merged = _merged(depths, coarse, fine_depths, fine)
-  return _composite(depths, *merged, far)
+  depths, values = _march_samples(
+      lambda depths: _activated(field_fn(_sample_points(origins, directions, depths), directions),
+                                depths), near, far, coarse_jitter, fine_jitter, pdf_padding)
+  return _composite(depths, *values, far)
 
 
 def _split_render(field: SplitField, origins, directions, near, far, coarse_jitter, fine_jitter,
@@ -245,15 +262,10 @@ def _split_render(field: SplitField, origins, directions, near, far, coarse_jitt
   def evaluate(depths):
     points = _sample_points(origins, directions, depths)
     looked = field.lookup(field.tables, points)
-    return looked, _activated(field.decode(field.params, looked, points), depths)
+    return (*_activated(field.decode(field.params, looked, points), depths), looked)
 
-  depths = stratified_depths(near, far, coarse_jitter)
-  looked, values = evaluate(depths)
-  if fine_jitter.shape[-1]:
-    fine_depths = importance_depths(depths, march(depths, values[0]), fine_jitter, pdf_padding)
-    fine_looked, fine_values = evaluate(fine_depths)
-    depths, (looked, *values) = _merged(depths, (looked, *values), fine_depths,
-                                        (fine_looked, *fine_values))
+  depths, (*values, looked) = _march_samples(evaluate, near, far, coarse_jitter, fine_jitter,
+                                             pdf_padding)
   out = _composite(depths, *values, far)
   return {name: out[name] for name in IMAGE_OUTPUTS}, (depths, looked)
 
