@@ -60,8 +60,11 @@ setuptools.setup(
         # Real-photo preparation: dlib's 68-point predictor (its iBUG 300-W training data excludes
         # commercial use); face detection is our JAX port of RetinaFace, shipped in the package.
         'prepare': PREPARE_REQUIRES,
-        # selenium drives Debian's Chromium (and its chromedriver) in the editor's browser test.
-        'test': ['pytest>=8', 'httpx==0.28.1', 'selenium==4.51.0'] + PREPARE_REQUIRES + CONVERT_REQUIRES,
+        # selenium drives Debian's Chromium (and its chromedriver) in the editor's browser test;
+        # pytest-xdist runs the suite as two workers (much of it is single-threaded tracing,
+        # compiling and subprocess start-up, so the second core would otherwise idle).
+        'test': ['pytest>=8', 'pytest-xdist==3.8.0', 'httpx==0.28.1', 'selenium==4.51.0']
+                + PREPARE_REQUIRES + CONVERT_REQUIRES,
         'convert': CONVERT_REQUIRES,
     },
 )
