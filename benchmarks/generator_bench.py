@@ -1,7 +1,7 @@
 r"""Speed and memory of the tri-plane generator beside a PyTorch reference, one JSON line per case.
 
   python benchmarks/generator_bench.py [--cases=eg3d_small,eg3d_full] [--runs=3] [--batches=1]
-      [--no_torch] [--plain_gradient]
+      [--no_torch] [--plain_gradient] [--cpu_devices=2]
 
 Cases are built like EG3D's generator (fp32, 512-d z and w, 25-d camera):
   eg3d_small: backbone channel_base 4096 / channel_max 128 making 3×32 planes at 256², neural
@@ -17,6 +17,12 @@ Unless --no_torch, each such line ("impl": "jax") is followed by one for the PyT
 work; fp32 on the CPU with --torch_threads threads), timed in the same process right after for the
 same case and batch (median after one warm-up call), with "speedup" = its seconds / ours. torch is a
 benchmark-only dependency (the test extra), imported only then.
+
+--cpu_devices=N splits the host CPU into N JAX devices (jax_num_cpu_devices, one per core) and runs
+each call data-parallel over them, the batch sharded and the parameters replicated (what a stage's
+mesh does with them): XLA:CPU runs one device's program with little parallelism outside its
+convolutions and matrix products, so a single device leaves a core idle through the renderer's
+chunk loop. A batch that N does not divide runs on one device.
 """
 import argparse
 import json
@@ -25,6 +31,8 @@ import sys
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 sys.path.insert(0, os.path.dirname(__file__))
 import timing  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -55,18 +63,27 @@ def torch_reference():
   return reference
 
 
-def measure(name, fn, args, batch, peak, runs, **labels):
-  """Prints and returns the median seconds of the jitted fn."""
+def data_parallel(variables, z, camera, num_devices: int):
+  """The call's arguments placed on a ('data',) mesh of the first num_devices devices: z and camera
+  split along the batch, the variables replicated."""
+  mesh = Mesh(np.array(jax.devices()[:num_devices]), ('data',))
+  replicated, split = NamedSharding(mesh, P()), NamedSharding(mesh, P('data'))
+  return (jax.device_put(variables, replicated), jax.device_put(z, split),
+          jax.device_put(camera, split))
+
+
+def measure(name, fn, args, batch, peak, runs, num_devices=1, **labels):
+  """Prints and returns the median seconds of the jitted fn (args placed on num_devices devices)."""
   jitted = jax.jit(fn)
   cost = timing.compiled_cost(jitted, *args)
   seconds = timing.median_seconds(jitted, *args, runs=runs)
-  flops = cost['flops']
+  flops = cost['flops'] and cost['flops'] * num_devices  # XLA counts one device's share
   line = {'case': name, 'batch': batch, 'impl': 'jax', 'seconds': round(seconds, 4),
           'seconds_per_image': round(seconds / batch, 4), 'flops': flops,
           'flop_per_s': flops and round(flops / seconds), 'fraction_of_matmul_peak':
           flops and round(flops / seconds / peak, 4),
           'memory_gib': cost['peak_bytes'] and round(cost['peak_bytes'] / 2**30, 3),
-          'device': jax.devices()[0].device_kind, **labels}
+          'device': jax.devices()[0].device_kind, 'devices': num_devices, **labels}
   print(json.dumps(line), flush=True)
   return seconds
 
@@ -105,7 +122,11 @@ def main():
   parser.add_argument('--plain_gradient', action='store_true',
                       help='differentiate the renderer by plain autodiff of checkpointed chunks, '
                       "not the tri-plane field's own rule (nerf.SplitField): the ablation")
+  parser.add_argument('--cpu_devices', type=int, default=1,
+                      help='split the CPU into this many devices and run data-parallel over them')
   args = parser.parse_args()
+  if args.cpu_devices > 1:
+    jax.config.update('jax_num_cpu_devices', args.cpu_devices)  # before the backend starts
   reference = None if args.no_torch else torch_reference()
   batches = {int(b) for b in args.batches.split(',') if b}
   peak = timing.matmul_peak_flops()
@@ -130,7 +151,8 @@ def main():
           continue
         z = jax.random.normal(jax.random.PRNGKey(batch), (batch, 512))
         camera = geometry.camera_from_yaw_pitch(jnp.zeros(batch), jnp.zeros(batch))
-        seconds = measure(f'{case}/{kind}', fn, (variables, z, camera), batch, peak, args.runs,
+        num_devices = args.cpu_devices if batch % args.cpu_devices == 0 else 1
+        seconds = measure(f'{case}/{kind}', fn, data_parallel(variables, z, camera, num_devices), batch, peak, args.runs, num_devices,
                           gradient='plain' if args.plain_gradient else 'split')
         if reference is not None:
           measure_torch(reference, case, kind, batch, seconds, args)

@@ -2,6 +2,8 @@ r"""Parameter counts and the compiled memory of one training step of a stage (an
 
   python benchmarks/step_memory.py --config=configs/gan.py --per_device_batch=4
   python benchmarks/step_memory.py --config=configs/gan.py:cpu --per_device_batch=8 --time_steps=5
+  JAX_NUM_CPU_DEVICES=2 python benchmarks/step_memory.py --config=configs/gan.py:cpu \
+      --per_device_batch=4 --devices=2 --time_steps=5
   python benchmarks/step_memory.py --config=configs/gan.py --model_sizes=1,2,4,8
   python benchmarks/step_memory.py --config=configs/gan.py --plain_only \
       --config.model.compute_dtype=bfloat16
@@ -9,7 +11,8 @@ r"""Parameter counts and the compiled memory of one training step of a stage (an
 Builds the state abstractly (jax.eval_shape), lowers and compiles the stage's jitted step for one
 device at `per_device_batch`, for every step variant (plain, R1, density, both), and prints one JSON
 line per variant with XLA's memory analysis: arguments (state + batch), outputs, temporaries, and
-their sum — the peak one device needs. Nothing is executed, so the paper's sizes can be measured on
+their sum — the peak one device needs. --devices=N runs the step data-parallel over N devices
+(per_device_batch each; JAX_NUM_CPU_DEVICES=N splits a CPU into N). Nothing is executed, so the paper's sizes can be measured on
 this CPU (compiling takes minutes there). With --time_steps=N the state is also built for real
 and each variant runs N + 1 times on random images; its line adds the median seconds of the last N.
 
@@ -35,7 +38,8 @@ from faceshop_jax.train import mesh as mesh_lib
 from faceshop_jax.train import stage as stage_lib
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/gan.py', 'Stage config (preset ok).')
-_PER_DEVICE_BATCH = flags.DEFINE_integer('per_device_batch', 4, 'Batch on the one device measured.')
+_PER_DEVICE_BATCH = flags.DEFINE_integer('per_device_batch', 4, 'Batch on each device measured.')
+_DEVICES = flags.DEFINE_integer('devices', 1, "The step's devices (the mesh's 'data' axis).")
 _MODEL_SIZES = flags.DEFINE_list('model_sizes', [], "Only print the state's bytes per device for "
                                   "these sizes of the 'model' mesh axis (no compilation).")
 _PLAIN_ONLY = flags.DEFINE_bool('plain_only', False, 'Measure only the plain step variant (no lazy '
@@ -94,9 +98,12 @@ def random_batch(config, rng) -> dict:
 def main(argv):
   del argv
   config = _CONFIG.value
-  config.batch_size = _PER_DEVICE_BATCH.value
+  if _DEVICES.value > jax.device_count():
+    raise SystemExit(f'--devices={_DEVICES.value} but JAX sees {jax.device_count()} device(s); on '
+                     f'a CPU, set JAX_NUM_CPU_DEVICES={_DEVICES.value}.')
+  config.batch_size = _PER_DEVICE_BATCH.value * _DEVICES.value
   stage = stage_lib.get_stage(config.stage)
-  mesh = mesh_lib.make_mesh(config.mesh.model, devices=jax.devices()[:1])
+  mesh = mesh_lib.make_mesh(config.mesh.model, devices=jax.devices()[:_DEVICES.value])
   state = None
   if _MODEL_SIZES.value:
     abstract_state = abstract_train_state(config, stage)
@@ -128,7 +135,8 @@ def main(argv):
     sizes = {name: getattr(memory, f'{name}_size_in_bytes') / 2**30
              for name in ('argument', 'output', 'temp', 'alias')}
     line = {
-        'config': config.stage, 'variant': str(variant), 'per_device_batch': config.batch_size,
+        'config': config.stage, 'variant': str(variant), 'devices': _DEVICES.value,
+        'per_device_batch': _PER_DEVICE_BATCH.value,
         'compute_dtype': config.model.get('compute_dtype', 'float32'),
         **{f'{k}_gib': round(v, 3) for k, v in sizes.items()},
         'peak_gib': round(sizes['argument'] + sizes['output'] + sizes['temp'] - sizes['alias'], 3),
