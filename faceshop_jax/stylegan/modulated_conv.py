@@ -4,7 +4,8 @@ Per sample b, the weight w[k, k, i, o] is modulated by the style s[b, i] and (op
 so that each output channel has unit expected variance:
   w'[b, ..., i, o] = w[..., i, o] · s[b, i],   d[b, o] = (Σ_{k, k, i} w'[b, ..., i, o]² + 1e-8)^-½.
 Two numerically equal ways to run it:
-  fused:     per-sample weights w'·d, one grouped convolution (feature_group_count = B);
+  fused:     per-sample weights w'·d, one grouped convolution (feature_group_count = B), or for
+             1×1 kernels one batched matrix product;
   non-fused: (x · s) ⊛ w, then · d — one convolution shared by the whole batch.
 On XLA:CPU the grouped convolution is 10–17× slower, so non-fused is the default.
 """
@@ -55,6 +56,10 @@ def modulated_conv2d(x: jnp.ndarray, weight: jnp.ndarray, styles: jnp.ndarray, *
   w = weight[None] * styles[:, None, None, :, None]  # [B, k, k, I, O]
   if dcoefs is not None:
     w = w * dcoefs[:, None, None, None, :]
+  if k == 1 and up == 1:
+    # A 1×1 convolution with per-sample weights is a batched matrix product, which keeps the
+    # batch axis (XLA's SPMD partitioner mis-splits a 1×1 grouped convolution over a sharded batch).
+    return jnp.einsum('bhwi,bio->bhwo', x, w[:, 0, 0].astype(x.dtype))
   # Samples become channel groups: input channel b·I + i, output channel b·O + o.
   w = jnp.transpose(w, (1, 2, 3, 0, 4)).reshape(k, k, in_ch, batch * out_ch)
   x = jnp.transpose(x, (1, 2, 0, 3)).reshape(1, height, width, batch * in_ch)

@@ -17,13 +17,28 @@ def _inputs(batch=3, size=8, in_ch=5, out_ch=7, k=3):
 
 @pytest.mark.parametrize('up', [1, 2])
 @pytest.mark.parametrize('demodulate', [True, False])
-def test_fused_equals_non_fused(up, demodulate):
+@pytest.mark.parametrize('k', [3, 1])
+def test_fused_equals_non_fused(up, demodulate, k):
   both = jax.jit(lambda *a: [stylegan.modulated_conv2d(*a, demodulate=demodulate, up=up, fused=f)
                              for f in (True, False)])
-  fused, split = both(*_inputs())
+  fused, split = both(*_inputs(k=k))
   assert fused.shape == split.shape == (3, 8 * up, 8 * up, 7)
   scale = float(jnp.max(jnp.abs(split)))
   assert float(jnp.max(jnp.abs(fused - split))) < 1e-4 * scale
+
+
+@pytest.mark.parametrize('k', [3, 1])
+def test_fused_on_a_batch_sharded_over_devices(k):
+  """A data-parallel step shards the batch: the fused form (per-sample weights as channel groups)
+  must partition, 1×1 ToRGB included (a grouped 1×1 convolution over a sharded batch made XLA's
+  SPMD partitioner emit an invalid convolution), and equal the one-device result."""
+  mesh = jax.sharding.Mesh(np.array(jax.devices()), ('data',))
+  split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  x, weight, styles = _inputs(batch=jax.device_count(), k=k)
+  conv = lambda x, w, s: stylegan.modulated_conv2d(x, w, s, fused=True)
+  sharded = jax.jit(conv, out_shardings=split)(jax.device_put(x, split), weight,
+                                              jax.device_put(styles, split))
+  np.testing.assert_allclose(sharded, jax.jit(conv)(x, weight, styles), rtol=1e-5, atol=1e-5)
 
 
 def test_matches_per_sample_convolution():
