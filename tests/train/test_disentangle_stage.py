@@ -97,6 +97,23 @@ def test_disentangle_step_on_8_devices_equals_1_device(config):
                                              atol=2e-3)
 
 
+def test_finish_writes_the_disentanglement_report(config, tmp_path):
+  """The stage's end: the EMA generator's disentanglement scores, read by the judge, in
+  WORKDIR/disentanglement.json (the test preset skips it in the CLI run)."""
+  config = copy.deepcopy(config)
+  config.imitative.evaluation.identities = 0  # control accuracy: the imitative stage's test
+  config.disentangle.evaluation.update({'bases': 2, 'variations': 2})
+  state, _ = loop.build_state(config, disentangle.STAGE, mesh_lib.make_mesh(1, jax.devices()[:1]))
+  disentangle.finish(config, str(tmp_path), state)
+  assert not os.path.exists(os.path.join(tmp_path, 'eval.json'))
+  with open(os.path.join(tmp_path, 'disentanglement.json')) as f:
+    written = json.load(f)
+  assert written['step'] == int(state.step)
+  assert written['judge'] == config.imitative.evaluation.judge
+  for metric in ('DS_expression', 'DS_pose', 'DS_illumination', 'IS'):
+    assert np.isfinite(written['generated'][metric]), metric
+
+
 def test_config_errors_name_the_fix(config):
   config = copy.deepcopy(config)
   config.init_from = ''

@@ -19,10 +19,7 @@ relabelling pixels as face. At the end: control accuracy (as the imitative stage
 disentanglement scores (eval/disentanglement.py), both read by the independent judge.
 """
 import functools
-import json
-import os
 
-from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -133,7 +130,7 @@ def train_step(config, state, batch, key, variant: gan.Regularizers | None = Non
 def summaries(config, state, batch) -> dict:
   """The imitative stage's grid, and the EMA generator's fixed samples beside their partners:
   base | identity | illumination | expression | expression volume-blended into the base."""
-  variables = {'params': state.ema_params['generator'], **state.constants['generator_state']}
+  variables = gan.ema_generator_variables(state)
   camera = state.constants['samples_camera']
   # The summary grid's samples (gan.init_state) and their partners.
   controls = models.sample_controls(config, jax.random.PRNGKey(gan.SAMPLES_SEED), camera.shape[0])
@@ -156,15 +153,12 @@ def finish(config, workdir: str, state) -> None:
   evaluation = config.disentangle.evaluation
   if jax.process_index() != 0 or not evaluation.bases:
     return
-  variables = {'params': state.ema_params['generator'], **state.constants['generator_state']}
   judge = config.imitative.evaluation.judge
-  report = disentanglement_lib.generator_report(config, jax.device_get(variables), judge,
-                                                evaluation.bases, evaluation.variations,
-                                                evaluation.seed)
-  with open(os.path.join(workdir, 'disentanglement.json'), 'w') as f:
-    json.dump({'step': int(state.step), 'judge': judge, **report}, f, indent=2, sort_keys=True)
-  logging.info('Disentanglement at step %d (judge %s):\n%s', int(state.step), judge,
-               disentanglement_lib.format_report(report))
+  report = disentanglement_lib.generator_report(
+      config, jax.device_get(gan.ema_generator_variables(state)), judge, evaluation.bases,
+      evaluation.variations, evaluation.seed)
+  imitative.write_report(workdir, 'disentanglement.json', 'Disentanglement', int(state.step), judge,
+                         report, disentanglement_lib.format_report)
 
 
 # What the console's last line tells a person to run next.

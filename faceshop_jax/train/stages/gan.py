@@ -227,10 +227,15 @@ def train_step(config, state, batch, key, variant: Regularizers | None = None,
   return state, {'d_loss': d_total, 'g_loss': g_total, 'blur_sigma': sigma, **d_terms, **g_terms}
 
 
+def ema_generator_variables(state) -> dict:
+  """The EMA generator's variables (its EMA parameters and its state collections)."""
+  return {'params': state.ema_params['generator'], **state.constants['generator_state']}
+
+
 def summaries(config, state, batch) -> dict:
   """Image grid of the EMA generator on fixed controls: image | raw | semantics | depth."""
   del batch
-  variables = {'params': state.ema_params['generator'], **state.constants['generator_state']}
+  variables = ema_generator_variables(state)
   out = jax.device_get(models.sampler(config)(
       variables, state.constants['samples_z'], state.constants['samples_camera']))
   size = config.model.sr_resolution

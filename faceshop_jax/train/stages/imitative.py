@@ -128,28 +128,32 @@ def train_step(config, state, batch, key, variant: gan.Regularizers | None = Non
                         generator_terms=functools.partial(imitation_terms, config, state))
 
 
+def write_report(workdir: str, filename: str, title: str, step: int, judge: str, report: dict,
+                 format_report) -> None:
+  """A stage's evaluation report -> WORKDIR/filename (with its step and judge), and to the log."""
+  with open(os.path.join(workdir, filename), 'w') as f:
+    json.dump({'step': step, 'judge': judge, **report}, f, indent=2, sort_keys=True)
+  logging.info('%s at step %d (judge %s):\n%s', title, step, judge, format_report(report))
+
+
 def finish(config, workdir: str, state) -> None:
   """Control accuracy of the EMA generator -> WORKDIR/eval.json (primary host only; skipped when
   config.imitative.evaluation.identities is 0)."""
   if jax.process_index() != 0 or not config.imitative.evaluation.identities:
     return
-  variables = {'params': state.ema_params['generator'], **state.constants['generator_state']}
   evaluation = config.imitative.evaluation
   report = control_accuracy_lib.generator_report(
-      config, jax.device_get(variables), evaluation.judge, evaluation.identities,
-      evaluation.variations, evaluation.seed)
-  with open(os.path.join(workdir, 'eval.json'), 'w') as f:
-    json.dump({'step': int(state.step), 'judge': evaluation.judge, **report}, f, indent=2,
-              sort_keys=True)
-  logging.info('Control accuracy at step %d (judge %s):\n%s', int(state.step), evaluation.judge,
-               control_accuracy_lib.format_report(report))
+      config, jax.device_get(gan.ema_generator_variables(state)), evaluation.judge,
+      evaluation.identities, evaluation.variations, evaluation.seed)
+  write_report(workdir, 'eval.json', 'Control accuracy', int(state.step), evaluation.judge, report,
+               control_accuracy_lib.format_report)
 
 
 def summaries(config, state, batch) -> dict:
   """The EMA generator on fixed controls: generated | 3DMM guidance R | R' | rendered semantics."""
   del batch
   model = face_model.load(config.data.face_model)
-  variables = {'params': state.ema_params['generator'], **state.constants['generator_state']}
+  variables = gan.ema_generator_variables(state)
   z, camera = state.constants['samples_z'], state.constants['samples_camera']
   out = jax.device_get(models.sampler(config)(variables, z, camera))
   coeffs = state.constants['samples_coeffs']
