@@ -2,7 +2,9 @@
 
 For data drawn on the fly (e.g. the synthetic world's control prior): batch k of host h is
 make_batch(k · hosts + h), so hosts never repeat each other's batches, a run is a function of the
-seed alone, and the iterator state (the next index) resumes exactly.
+seed alone, and the iterator state (the next index) resumes exactly. When make_batch(i) makes items
+i·n … (i+1)·n − 1 of one endless sequence (n the batch per host), as the vae and analysis stages'
+do, global batch k is items k·B … (k+1)·B − 1 whatever the host count.
 """
 from typing import Callable
 

@@ -4,6 +4,7 @@ import os
 from tests import cli
 import device_parity  # tests/train/device_parity.py
 import jax
+import numpy as np
 import pytest
 
 from configs import vae as vae_config
@@ -56,3 +57,16 @@ def test_vae_step_on_8_devices_equals_1_device():
   config = vae_config.get_config('test')
   device_parity.assert_all_devices_match_one(config, vae.STAGE, next(vae.make_data(config)),
                                              steps=2, rtol=2e-4, atol=2e-5)
+
+
+def test_prior_batches_do_not_depend_on_the_host_count():
+  """Two hosts' first two batches, side by side, are one host's: each sample has its own key."""
+  config = vae_config.get_config('test')
+  one_host = vae.prior_batches(config, 0, 1)
+  two_hosts = [vae.prior_batches(config, h, 2) for h in (0, 1)]
+  for _ in range(2):
+    joined = np.concatenate([next(host)['coeffs'] for host in two_hosts])
+    whole = next(one_host)['coeffs']
+    assert whole.shape[0] == config.batch_size
+    np.testing.assert_array_equal(joined, whole)
+  assert not np.array_equal(whole[0], whole[1])  # fresh draws, not one repeated

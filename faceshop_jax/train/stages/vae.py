@@ -63,13 +63,30 @@ def _prior_coefficients(config, n: int, stream: int) -> np.ndarray:
   return np.asarray(_prior_sampler(config.data.face_model, n)(key))
 
 
+def prior_batches(config, process_index: int | None = None, process_count: int | None = None):
+  """Endless training batches {'coeffs': [B / hosts, D]} of fresh prior draws, this host's share.
+
+  Sample j of global batch k is drawn from its own key (fold_in(stream 0, k·B + j)), and host h
+  draws samples h·B/hosts … (h+1)·B/hosts − 1: a run's global batches do not depend on its host
+  count.
+  """
+  count = jax.process_count() if process_count is None else process_count
+  local = config.batch_size // count
+  model = face_model.load(config.data.face_model)
+  base = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0)
+  sample = jax.jit(jax.vmap(lambda j: prior_lib.sample_controls(
+      jax.random.fold_in(base, j), model, 1)[0][0]))
+  # generated_batches asks host h of `count` for batch i = k·count + h: its samples start at
+  # k·B + h·local = i·local.
+  return data_lib.generated_batches(
+      lambda i: {'coeffs': np.asarray(sample(
+          (np.arange(i * local, (i + 1) * local) % 2**32).astype(np.uint32)))},
+      process_index, count)
+
+
 def make_data(config):
   if config.data.source == 'prior':
-    local = config.batch_size // jax.process_count()
-    sample = _prior_sampler(config.data.face_model, local)
-    base = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0)
-    return data_lib.generated_batches(
-        lambda i: {'coeffs': np.asarray(sample(jax.random.fold_in(base, i)))})
+    return prior_batches(config)
   source = data_lib.open_split(config.data.name, 'train', config.data.data_dir or None)
   return data_lib.make_train_iterator(source, global_batch_size=config.batch_size,
                                       seed=config.seed, keys=['coeffs'])
