@@ -96,7 +96,9 @@ def test_streaming_equals_the_distance_of_all_features_at_once():
   expected = fid.frechet_distance(features_a.mean(0), np.cov(features_a, rowvar=False),
                                   features_b.mean(0), np.cov(features_b, rowvar=False))
   assert result['images'] == 10 and result['real_images'] == 6
-  np.testing.assert_allclose(result['fd'], expected, rtol=1e-9)
+  # Streamed sums in float64 of float32 features against one float64 pass: rounding differs by
+  # ~1e-9 relative with the CPU's vector width.
+  np.testing.assert_allclose(result['fd'], expected, rtol=1e-7)
 
 
 def test_too_few_images_raise():

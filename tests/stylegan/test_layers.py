@@ -106,7 +106,7 @@ def test_dense_lr_multiplier_scales_gradients():
   slow_params = jax.tree_util.tree_map(lambda p: p / 0.01, params)
   loss = lambda m: lambda p: jnp.sum(m.apply({'params': p}, x) ** 2)  # noqa: E731
   np.testing.assert_allclose(base.apply({'params': params}, x),
-                             slow.apply({'params': slow_params}, x), rtol=1e-5)
+                             slow.apply({'params': slow_params}, x), rtol=1e-5, atol=1e-6)
   grads, slow_grads = jax.grad(loss(base))(params), jax.grad(loss(slow))(slow_params)
   for name in ('weight', 'bias'):
     np.testing.assert_allclose(slow_grads[name], 0.01 * grads[name], rtol=1e-4, atol=1e-7)
