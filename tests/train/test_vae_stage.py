@@ -1,4 +1,5 @@
 """The vae stage end to end: the command line, export of the control space, bad configs."""
+import json
 import os
 
 from tests import cli
@@ -70,3 +71,26 @@ def test_prior_batches_do_not_depend_on_the_host_count():
     assert whole.shape[0] == config.batch_size
     np.testing.assert_array_equal(joined, whole)
   assert not np.array_equal(whole[0], whole[1])  # fresh draws, not one repeated
+
+
+def test_evaluation_stands_beside_chance_and_the_floor(cli_workdir):
+  """The floor (a second held-out set) is judged as the data it is; the constant answer as none."""
+  config = vae_config.get_config('test')
+  space = control.load_control_space(os.path.join(cli_workdir, 'control_space'))
+  heldout, reference = vae.heldout_sets(config)
+  assert len(heldout) == len(reference) == config.data.heldout_samples
+  assert not np.array_equal(heldout, reference)
+  results = vae.evaluate(config, space, heldout, reference)
+  for factor in ('identity', 'expression', 'illumination'):
+    assert results[f'{factor}/floor/mmd2'] < results[f'{factor}/chance_mean/mmd2']
+    assert results[f'{factor}/floor/frechet'] < results[f'{factor}/chance_mean/frechet']
+    assert np.isfinite(results[f'{factor}/chance_gaussian/mmd2'])
+  # Spread is in the held-out data's std units, which 64 sparse expressions leave near 0 for some
+  # units: judged on identity and illumination only.
+  for factor in ('identity', 'illumination'):
+    assert 0.8 < results[f'{factor}/floor/spread_ratio'] < 1.25
+    # The training mean, not the held-out one: only the gap between the two means is left.
+    assert results[f'{factor}/chance_mean/spread_ratio'] < 0.5
+  assert results['expression/near_neutral_chance_mean'] in (0.0, 1.0)  # one face, repeated
+  with open(os.path.join(cli_workdir, 'eval.json')) as f:
+    assert 'expression/floor/mmd2' in json.load(f)

@@ -5,7 +5,7 @@ from its prior on the fly. Each factor is standardised by statistics of its trai
 every critic and every VAE takes one Adam step from the same parameters. At the end the trained
 decoders are exported (WORKDIR/control_space, `control.load_control_space`) and evaluated on held-out
 data: reconstruction error, and the MMD² and Fréchet distance between decoded prior samples and the
-data, per factor (WORKDIR/eval.json).
+data, per factor, beside chance and a second held-out set (WORKDIR/eval.json).
 """
 import dataclasses
 import functools
@@ -58,7 +58,8 @@ def _prior_sampler(face_model_spec: str, n: int):
 
 
 def _prior_coefficients(config, n: int, stream: int) -> np.ndarray:
-  """n prior draws from an independent stream (0 = training batches, 1 = statistics, 2 = held out)."""
+  """n prior draws from an independent stream (0 = training batches, 1 = statistics, 2 = held out,
+  3 = the second held-out set)."""
   key = jax.random.fold_in(jax.random.PRNGKey(config.seed), stream)
   return np.asarray(_prior_sampler(config.data.face_model, n)(key))
 
@@ -148,12 +149,30 @@ def control_space_of(config, state) -> control.ControlSpace:
       jax.device_get(state.constants['normalizers']))
 
 
-def evaluate(config, space: control.ControlSpace, heldout: np.ndarray) -> dict[str, float]:
-  """Per factor: held-out reconstruction MSE (coefficient units), and MMD² / Fréchet distance /
-  spread ratio of decoded prior samples against the held-out data."""
+def evaluate(config, space: control.ControlSpace, heldout: np.ndarray,
+             reference: np.ndarray) -> dict[str, float]:
+  """The control space judged on held-out data, beside chance and the floor.
+
+  Per factor: held-out reconstruction MSE (coefficient units), and the MMD², Fréchet distance and
+  spread ratio against the held-out vectors heldout [n, D] of
+    - the decoded prior samples ('{factor}/mmd2', ...);
+    - chance: a constant answer, the training mean ('{factor}/chance_mean/mmd2', ...), and an
+      independent Gaussian per coefficient with the training mean and std ('.../chance_gaussian/...');
+    - the floor: reference [m, D], a second held-out draw of the data ('.../floor/...').
+  For expressions, the near-neutral share of each (and of the held-out data).
+  """
   model = face_model.load(config.data.face_model)
   data = control.factor_data(model, jnp.asarray(heldout))
-  samples = control.sample_controls(space, jax.random.PRNGKey(config.seed + 1), len(heldout))
+  n = len(heldout)
+  key_samples, key_gaussian = jax.random.split(jax.random.PRNGKey(config.seed + 1))
+  answers = {'samples': control.sample_controls(space, key_samples, n),
+             'floor': control.factor_data(model, jnp.asarray(reference)),
+             'chance_mean': {}, 'chance_gaussian': {}}
+  for spec, key in zip(space.specs, jax.random.split(key_gaussian, len(space.specs))):
+    normalizer = space.normalizers[spec.name]
+    answers['chance_mean'][spec.name] = jnp.broadcast_to(normalizer.mean, (n, spec.size))
+    answers['chance_gaussian'][spec.name] = normalizer.denormalize(
+        jax.random.normal(key, (n, spec.size)))
   results = {}
   for spec in space.specs:
     x = data[spec.name]
@@ -161,15 +180,29 @@ def evaluate(config, space: control.ControlSpace, heldout: np.ndarray) -> dict[s
     results[f'{spec.name}/reconstruction_mse'] = float(
         jnp.mean(jnp.square(control.decode(space, spec.name, mean) - x)))
     normalize = space.normalizers[spec.name].normalize
-    results[f'{spec.name}/mmd2'] = float(control.mmd2(normalize(samples[spec.name]), normalize(x)))
-    results[f'{spec.name}/frechet'] = float(
-        control.frechet_distance(normalize(samples[spec.name]), normalize(x)))
-    results[f'{spec.name}/spread_ratio'] = float(control.spread_ratio(samples[spec.name], x))
+    for answer, factors in answers.items():
+      y, prefix = factors[spec.name], ('' if answer == 'samples' else f'{answer}/')
+      results[f'{spec.name}/{prefix}mmd2'] = float(control.mmd2(normalize(y), normalize(x)))
+      results[f'{spec.name}/{prefix}frechet'] = float(
+          control.frechet_distance(normalize(y), normalize(x)))
+      results[f'{spec.name}/{prefix}spread_ratio'] = float(control.spread_ratio(y, x))
   if model.expression_names:
-    results['expression/near_neutral_samples'] = float(
-        control.near_neutral_fraction(samples['expression']))
+    for answer, factors in answers.items():
+      results[f'expression/near_neutral_{answer}'] = float(
+          control.near_neutral_fraction(factors['expression']))
     results['expression/near_neutral_data'] = float(control.near_neutral_fraction(data['expression']))
   return results
+
+
+def heldout_sets(config) -> tuple[np.ndarray, np.ndarray]:
+  """Two disjoint held-out sets of config.data.heldout_samples coefficient vectors: the one the
+  control space is judged against and a second, the floor (the same judges on real data)."""
+  n = config.data.heldout_samples
+  if config.data.source == 'prior':
+    return _prior_coefficients(config, n, 2), _prior_coefficients(config, n, 3)
+  coeffs = _dataset_coefficients(config, 'test', 2 * n)
+  half = len(coeffs) // 2
+  return coeffs[:half], coeffs[half:2 * half]
 
 
 def summaries(config, state, batch) -> dict:
@@ -185,10 +218,7 @@ def finish(config, workdir: str, state) -> None:
     return
   space = control_space_of(config, state)
   control.save_control_space(space, os.path.join(workdir, 'control_space'))
-  n = config.data.heldout_samples
-  heldout = (_prior_coefficients(config, n, 2) if config.data.source == 'prior'
-             else _dataset_coefficients(config, 'test', n))
-  results = evaluate(config, space, heldout)
+  results = evaluate(config, space, *heldout_sets(config))
   with open(os.path.join(workdir, 'eval.json'), 'w') as f:
     json.dump(results, f, indent=2, sort_keys=True)
   logging.info('Held-out evaluation: %s', results)
