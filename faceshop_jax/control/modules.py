@@ -34,11 +34,15 @@ class FactorVAE(nn.Module):
     latent_size: latent dimensions (128, 32, 16).
     width: hidden width of encoder and decoder.
     depth: hidden layers of encoder and decoder.
+    logvar_limit: the posterior log-variance is soft-clamped to (−limit, limit) (limit·tanh(·/limit):
+      the identity under a few units, smooth, never saturating to a zero gradient), so one bad step
+      cannot overflow exp(logvar) and end the run with an infinite KL.
   """
   data_size: int
   latent_size: int
   width: int = 256
   depth: int = 3
+  logvar_limit: float = 10.0
 
   def setup(self):
     self.encoder = MLP(self.width, self.depth, 2 * self.latent_size)
@@ -50,7 +54,7 @@ class FactorVAE(nn.Module):
       raise ValueError(f'FactorVAE encodes {self.data_size} values per sample; '
                        f'got an array of shape {x.shape}.')
     mean, logvar = jnp.split(self.encoder(x), 2, axis=-1)
-    return mean, logvar
+    return mean, self.logvar_limit * jnp.tanh(logvar / self.logvar_limit)
 
   def decode(self, z: jnp.ndarray) -> jnp.ndarray:
     """Normalised coefficients [..., data_size] from latents z [..., latent_size]."""

@@ -38,3 +38,18 @@ def test_wrong_size_is_rejected(small_specs):
   vae_params, _ = control.init_factor(jax.random.PRNGKey(0), spec)
   with pytest.raises(ValueError, match=f'encodes {spec.size} values'):
     vae.apply(vae_params, jnp.ones((2, spec.size + 1)), method=vae.encode)
+
+
+def test_posterior_logvar_is_soft_clamped(small_specs):
+  """Huge inputs cannot overflow exp(logvar) (an infinite KL ended a :cpu run); small ones pass."""
+  spec = small_specs[0]
+  vae, _ = spec.networks()
+  vae_params, _ = control.init_factor(jax.random.PRNGKey(0), spec)
+  _, logvar = vae.apply(vae_params, 1e6 * jnp.ones((2, spec.size)), method=vae.encode)
+  assert float(jnp.max(jnp.abs(logvar))) <= vae.logvar_limit
+  assert bool(jnp.all(jnp.isfinite(control.kl_divergence(jnp.zeros_like(logvar), logvar))))
+  raw = vae.apply(vae_params, 0.1 * jnp.ones((2, spec.size)), method=lambda m, x: jnp.split(
+      m.encoder(x), 2, axis=-1)[1])
+  _, small = vae.apply(vae_params, 0.1 * jnp.ones((2, spec.size)), method=vae.encode)
+  assert float(jnp.max(jnp.abs(raw))) < 1.0
+  assert jnp.allclose(small, raw, atol=1e-2)
