@@ -152,7 +152,8 @@ def main():
         z = jax.random.normal(jax.random.PRNGKey(batch), (batch, 512))
         camera = geometry.camera_from_yaw_pitch(jnp.zeros(batch), jnp.zeros(batch))
         num_devices = args.cpu_devices if batch % args.cpu_devices == 0 else 1
-        seconds = measure(f'{case}/{kind}', fn, data_parallel(variables, z, camera, num_devices), batch, peak, args.runs, num_devices,
+        seconds = measure(f'{case}/{kind}', fn, data_parallel(variables, z, camera, num_devices),
+                          batch, peak, args.runs, num_devices,
                           gradient='plain' if args.plain_gradient else 'split')
         if reference is not None:
           measure_torch(reference, case, kind, batch, seconds, args)
