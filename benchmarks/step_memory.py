@@ -12,8 +12,8 @@ Builds the state abstractly (jax.eval_shape), lowers and compiles the stage's ji
 device at `per_device_batch`, for every step variant (plain, R1, density, both), and prints one JSON
 line per variant with XLA's memory analysis: arguments (state + batch), outputs, temporaries, and
 their sum — the peak one device needs. --devices=N runs the step data-parallel over N devices
-(per_device_batch each; JAX_NUM_CPU_DEVICES=N splits a CPU into N). Nothing is executed, so the paper's sizes can be measured on
-this CPU (compiling takes minutes there). With --time_steps=N the state is also built for real
+(per_device_batch each; JAX_NUM_CPU_DEVICES=N splits a CPU into N). Nothing is executed, so the
+paper's sizes can be measured on this CPU (compiling takes minutes there). With --time_steps=N the state is also built for real
 and each variant runs N + 1 times on random images; its line adds the median seconds of the last N.
 
 With --model_sizes the step is not compiled: one line per size of the mesh's 'model' axis gives the
