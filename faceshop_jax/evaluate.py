@@ -15,12 +15,14 @@ Reads the EMA generator of a gan or imitative run (its newest checkpoint, or --s
       their error maps;
   with --fd, image quality (eval/image_quality.py): FD-VGG16, the Fréchet distance of --fd_images
       generated and as many dataset images in pooled ImageNet VGG16 features (a stand-in for FID),
+      beside its chance (a constant grey image) and floor (the dataset's next --fd_images images),
       and true FID with --inception_dir (pytorch-fid weights converted by
       `python -m faceshop_jax.analysis.convert --kind inception`).
 Writes WORKDIR/evaluation_step<N>.json. Comparing two runs at the same step (the gan stage alone
 and the imitative stage) measures what imitative learning bought.
 """
 from collections.abc import Sequence
+import functools
 import json
 import os
 import sys
@@ -30,11 +32,13 @@ from absl import flags
 import jax
 import numpy as np
 
+from faceshop_jax import data
 from faceshop_jax import face_model
 from faceshop_jax import inference
 from faceshop_jax import visualize
 from faceshop_jax.eval import control_accuracy
 from faceshop_jax.eval import disentanglement
+from faceshop_jax.eval import fid
 from faceshop_jax.eval import image_quality
 from faceshop_jax.face_model import prior as prior_lib
 
@@ -78,22 +82,59 @@ def generated_batches(config, variables, count: int, batch_size: int, seed: int)
 
 
 def image_quality_of(config, variables) -> dict[str, float]:
-  """{'FD-VGG16': ..., ['FID': ...], 'fd_images': n} against the run's training dataset, or the
-  one --fd_data names (e.g. a fine-tuning target's, to measure a run before it)."""
+  """{'FD-VGG16': ..., ['FID': ...], 'fd_images': n, and per distance its chance and floor rows}
+  against the run's training dataset, or the one --fd_data names (e.g. a fine-tuning target's, to
+  measure a run before it).
+
+  The same judge scores two more sets against the same dataset images: chance, `{name}/chance_grey`,
+  a constant mid-grey image (what a generator that learnt nothing scores), and the floor,
+  `{name}/floor_data`, the next --fd_images dataset images (the dataset against itself: what an
+  exact sampler of the data scores at this many images); the floor is left out when the dataset
+  holds fewer than twice --fd_images records.
+  """
   feature_fns = {'FD-VGG16': image_quality.fd_vgg16_feature_fn()}
   if FLAGS.inception_dir:
     feature_fns['FID'] = image_quality.fid_inception_feature_fn(FLAGS.inception_dir)
+  name = FLAGS.fd_data or config.data.name
+  data_dir = FLAGS.fd_data_dir or config.data.data_dir or None
+  size = len(data.open_split(name, 'train', data_dir))
+
+  def real_batches(start):
+    return image_quality.dataset_image_batches(name, FLAGS.fd_images, _FD_BATCH,
+                                               data_dir=data_dir, start=start)
+
+  def grey_batches():
+    shape = next(real_batches(0)).shape[1:]
+    for start in range(0, FLAGS.fd_images, _FD_BATCH):
+      yield np.zeros((min(_FD_BATCH, FLAGS.fd_images - start), *shape), np.float32)
+
   results = {}
-  for name, feature_fn in feature_fns.items():
-    real = image_quality.dataset_image_batches(FLAGS.fd_data or config.data.name, FLAGS.fd_images,
-                                               _FD_BATCH, data_dir=FLAGS.fd_data_dir or
-                                               config.data.data_dir or None)
-    fake = generated_batches(config, variables, FLAGS.fd_images, _FD_BATCH, FLAGS.seed + 1)
-    distance = image_quality.frechet_distance_of_sets(fake, real, feature_fn,
-                                                      max_images=FLAGS.fd_images)
-    results[name] = distance['fd']
-    results['fd_images'] = min(distance['images'], distance['real_images'])
+  for fd_name, feature_fn in feature_fns.items():
+    statistics = functools.partial(image_quality.image_feature_statistics, feature_fn=feature_fn,
+                                   max_images=FLAGS.fd_images)
+    real = statistics(real_batches(0))
+    fake = statistics(generated_batches(config, variables, FLAGS.fd_images, _FD_BATCH,
+                                        FLAGS.seed + 1))
+    results[fd_name] = fid.fid(fake, real)
+    results[f'{fd_name}/chance_grey'] = fid.fid(statistics(grey_batches()), real)
+    if size >= 2 * FLAGS.fd_images:
+      results[f'{fd_name}/floor_data'] = fid.fid(statistics(real_batches(FLAGS.fd_images)), real)
+    results['fd_images'] = min(fake.count, real.count)
   return results
+
+
+def format_image_quality(quality: dict[str, float]) -> str:
+  """One line per distance of `image_quality_of`'s results, beside its chance and floor rows."""
+  lines = []
+  for name in ('FD-VGG16', 'FID'):
+    if name in quality:
+      floor = quality.get(f'{name}/floor_data')
+      lines.append(f'{name} {quality[name]:.2f} (chance, a constant grey image: '
+                   f'{quality[name + "/chance_grey"]:.2f}; floor, the dataset against itself: '
+                   + ('not measured, the dataset holds fewer than twice the images'
+                      if floor is None else f'{floor:.2f}') + ')')
+  return ('Image quality, ' + str(quality['fd_images']) + ' generated vs dataset images (lower is '
+          'better):\n  ' + '\n  '.join(lines))
 
 
 def error_maps_picture(maps: dict[str, np.ndarray]) -> np.ndarray:
@@ -135,10 +176,7 @@ def main(argv: Sequence[str]):
         'IDS: higher; normalised: 0 = chance, 1 = exact renders):')
   print(control_accuracy.format_report(report))
   if FLAGS.fd:
-    quality = results['image_quality']
-    print('Image quality, ' + ', '.join(f'{k} {v:.2f}' for k, v in quality.items()
-                                        if k != 'fd_images')
-          + f' ({quality["fd_images"]} generated vs dataset images; lower is better).')
+    print(format_image_quality(results['image_quality']))
   if FLAGS.disentanglement:
     print(f'Disentanglement, {results["disentanglement"]["images"]} portraits (DS: higher is '
           'better, Eq. 25; IS: identity kept across edits; normalised: 0 = chance (every factor '

@@ -12,6 +12,8 @@ faceshop_jax.control.metrics has a Fréchet distance and an MMD² for coefficien
 reused: its Fréchet distance works in JAX float32 (not pytorch-fid's float64 sqrtm, whose numbers
 published FIDs are comparable with) and its MMD² uses RBF kernels, not KID's polynomial one.
 """
+import warnings
+
 import chex
 import numpy as np
 from scipy import linalg
@@ -80,10 +82,14 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
   chex.assert_equal_shape([sigma1, sigma2])
   chex.assert_shape(sigma1, (mu1.shape[0], mu1.shape[0]))
   diff = mu1 - mu2
-  covmean = linalg.sqrtm(sigma1 @ sigma2)
-  if not np.isfinite(covmean).all():
-    offset = np.eye(sigma1.shape[0]) * eps
-    covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+  with warnings.catch_warnings():
+    # Fewer images than feature dimensions, or a constant image set, make Σ1Σ2 singular; scipy
+    # warns, and a square root that is not finite is handled here.
+    warnings.simplefilter('ignore', linalg.LinAlgWarning)
+    covmean = linalg.sqrtm(sigma1 @ sigma2)
+    if not np.isfinite(covmean).all():
+      offset = np.eye(sigma1.shape[0]) * eps
+      covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
   if np.iscomplexobj(covmean):
     if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
       raise ValueError(f'Imaginary component {np.max(np.abs(covmean.imag)):.3g} in sqrt(Σ1Σ2).')

@@ -185,8 +185,8 @@ def frechet_distance_of_sets(generated_batches: Iterable[jax.Array],
 
 
 def dataset_image_batches(name: str, count: int, batch_size: int, *, split: str = 'train',
-                          data_dir: str | None = None,
-                          seed: int | None = None) -> Iterator[np.ndarray]:
+                          data_dir: str | None = None, seed: int | None = None,
+                          start: int = 0) -> Iterator[np.ndarray]:
   """`count` images of a prepared dataset, in batches float32[≤batch_size, H, W, 3] on [-1, 1].
 
   Args:
@@ -195,17 +195,20 @@ def dataset_image_batches(name: str, count: int, batch_size: int, *, split: str 
     batch_size: images per batch (the last batch may be shorter).
     split: the split to read.
     data_dir: where the dataset was prepared; None for tfds' default.
-    seed: None reads the first `count` records (tfds stores records in an order hashed from their
-      keys, not generation order); an int reads a seeded random subset, in record order.
+    seed: None reads `count` records from `start` on (tfds stores records in an order hashed from
+      their keys, not generation order); an int reads a seeded random subset, in record order.
+    start: with seed None, the first record read (e.g. `count`, for a second set disjoint from the
+      first `count` records).
 
   Yields:
     float32[b, H, W, 3] on [-1, 1], the records' 'image' (uint8) mapped by x / 127.5 - 1.
   """
   source = data.open_split(name, split, data_dir)
-  if count > len(source):
-    raise ValueError(f'{name} {split} holds {len(source)} records; {count} images were asked for.')
+  if start + count > len(source):
+    raise ValueError(f'{name} {split} holds {len(source)} records; {count} images were asked for'
+                     + (f' after the first {start}.' if start else '.'))
   if seed is None:
-    indices = np.arange(count)
+    indices = np.arange(start, start + count)
   else:
     indices = np.sort(np.random.default_rng(seed).choice(len(source), count, replace=False))
   for start in range(0, count, batch_size):

@@ -171,3 +171,7 @@ def test_dataset_image_batches_yield_count_images_on_minus_one_one(monkeypatch):
   assert any(not np.array_equal(seeded(seed), images) for seed in (1, 2))
   with pytest.raises(ValueError, match='holds 10 records'):
     next(image_quality.dataset_image_batches('portraits/r8', 11, 4))
+  rest = np.concatenate(list(image_quality.dataset_image_batches('portraits/r8', 3, 2, start=7)))
+  np.testing.assert_allclose((rest + 1.0) * 127.5, [r['image'] for r in records[7:]], atol=1e-4)
+  with pytest.raises(ValueError, match='3 images were asked for after the first 8'):
+    next(image_quality.dataset_image_batches('portraits/r8', 3, 2, start=8))

@@ -23,10 +23,32 @@ def test_cli_exports_every_role_and_evaluates(workdir):
     assert net.kind == weights.ROLE_KINDS[role]
   with open(os.path.join(workdir, 'eval.json')) as f:
     results = json.load(f)
-  for key in ('reconstructor/identity_mae', 'reconstructor/identity_mae_of_mean',
-              'reconstructor/landmark_nme', 'parser/miou', 'identity/tar_at_far_1e-3'):
-    assert np.isfinite(results[key]), key
+  for key in ('reconstructor/identity_mae', 'reconstructor/landmark_nme',
+              'reconstructor/yaw_error_degrees', 'parser/miou', 'identity/tar_at_far_1e-3'):
+    chance = {'parser/miou': 'parser/miou_of_mode',
+              'identity/tar_at_far_1e-3': 'identity/tar_at_far_1e-3_of_random'}.get(key,
+                                                                                 key + '_of_mean')
+    assert np.isfinite(results[key]) and np.isfinite(results[chance]), key
   assert os.listdir(os.path.join(workdir, 'checkpoints')) == ['2']
+
+
+def test_chance_answers_score_their_closed_forms():
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 3, (70, 4, 4))  # more than one 64-portrait chunk
+  assert analysis._miou(*analysis._class_overlaps(labels, labels)) == 1.0
+  intersection, union = analysis._class_overlaps(np.zeros((4, 4), int), labels)
+  # A constant class-0 map: class 0's IoU is its share of the pixels; classes 1 and 2 score 0.
+  assert intersection[0] == np.sum(labels == 0) and union[0] == labels.size
+  assert analysis._miou(intersection, union) == pytest.approx(np.mean(labels == 0) / 3)
+  landmarks = rng.normal(size=(5, 68, 2))
+  np.testing.assert_array_equal(analysis._landmark_nme(landmarks, landmarks), 0.0)
+  ocular = np.linalg.norm(landmarks[:, 36] - landmarks[:, 45], axis=-1)
+  np.testing.assert_allclose(analysis._landmark_nme(landmarks + [3.0, 4.0], landmarks), 5 / ocular)
+  identity = np.repeat(np.arange(300), 2)
+  noise = rng.normal(size=(600, 16))
+  tar = analysis.verification_tar(noise / np.linalg.norm(noise, axis=-1, keepdims=True), identity,
+                                  1e-3)
+  assert tar < 0.02  # random embeddings accept about the FAR
 
 
 def test_wrong_role_is_named(workdir):

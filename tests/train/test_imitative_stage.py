@@ -106,6 +106,9 @@ def test_stage_end_and_evaluate_command_measure_control_accuracy(cli_workdir):
     for key in ('AED', 'APD', 'AID', 'IDS'):
       assert np.isfinite(again[row][key]), (row, key)
       assert again[row][key] == pytest.approx(at_end[row][key], rel=1e-4, abs=1e-6), (row, key)
-  assert np.isfinite(again['image_quality']['FD-VGG16'])
+  quality = again['image_quality']
+  for key in ('FD-VGG16', 'FD-VGG16/chance_grey', 'FD-VGG16/floor_data'):
+    assert np.isfinite(quality[key]) and quality[key] > 0, key
+  assert 'a constant grey image' in result.stdout and 'the dataset against itself' in result.stdout
   result = cli.run_module('faceshop_jax.evaluate', f'--workdir={cli_workdir}', '--step=7')
   assert result.returncode != 0 and 'No checkpoint at step 7' in result.stderr

@@ -13,8 +13,8 @@ portraits rendered on the fly, where every label is exact:
 BatchNorm statistics ride in state.constants['batch_stats'] (updated by the step, not by gradients).
 At the end the nets are exported to WORKDIR/analysis/{reconstructor,parser,identity}
 (weights.load_role_net) and evaluated on held-out identities (WORKDIR/eval.json): coefficient error
-per factor against predicting the mean, pose error, landmark NME, parsing mIoU, and identity
-verification (TAR at FAR 1e-3).
+per factor, pose error, landmark NME, parsing mIoU and identity verification (TAR at FAR 1e-3), each
+beside its chance row (the held-out mean, the most frequent class per pixel, random embeddings).
 """
 import collections
 import functools
@@ -288,18 +288,41 @@ def verification_tar(embeddings: np.ndarray, identity: np.ndarray, far: float) -
   return float(np.mean(scores[same] > threshold))
 
 
-def _reconstructor_metrics(out, batch) -> dict[str, np.ndarray]:
-  ocular = np.linalg.norm(batch['landmarks'][:, _LEFT_EYE_CORNER]
-                          - batch['landmarks'][:, _RIGHT_EYE_CORNER], axis=-1)
-  error = np.linalg.norm(out['landmarks'] - batch['landmarks'], axis=-1).mean(-1)
-  return {'coeffs': out['coeffs'], 'true_coeffs': batch['coeffs'],
-          'yaw_pitch': np.stack(geometry.yaw_pitch_from_camera(out['camera']), -1),
-          'true_yaw_pitch': np.stack(geometry.yaw_pitch_from_camera(batch['camera']), -1),
-          'nme': error / ocular}
+def _landmark_nme(landmarks: np.ndarray, true_landmarks: np.ndarray) -> np.ndarray:
+  """Per-portrait mean landmark distance [N] over the outer-eye-corner distance (300-W NME), of
+  predicted landmarks [N, 68, 2] (or one answer [68, 2] for all) against true ones [N, 68, 2]."""
+  ocular = np.linalg.norm(true_landmarks[:, _LEFT_EYE_CORNER] - true_landmarks[:, _RIGHT_EYE_CORNER],
+                          axis=-1)
+  return np.linalg.norm(landmarks - true_landmarks, axis=-1).mean(-1) / ocular
+
+
+def _class_overlaps(labels: np.ndarray, true_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """(intersection, union) pixel counts [NUM_CLASSES] of label maps [N, H, W] (or one map [H, W]
+  for all) against true ones [N, H, W]."""
+  labels = np.broadcast_to(labels, true_labels.shape)
+  class_ids = np.arange(classes.NUM_CLASSES)[:, None, None, None]
+  intersection = union = 0
+  for start in range(0, len(true_labels), 64):  # [classes, 64, H, W] masks at a time
+    a, b = labels[start:start + 64] == class_ids, true_labels[start:start + 64] == class_ids
+    intersection = intersection + np.sum(a & b, axis=(1, 2, 3))
+    union = union + np.sum(a | b, axis=(1, 2, 3))
+  return intersection, union
+
+
+def _miou(intersection: np.ndarray, union: np.ndarray) -> float:
+  """Mean intersection over union of the classes present in either map."""
+  present = union > 0
+  return float(np.mean(intersection[present] / union[present]))
 
 
 def evaluate(config, directory: str) -> dict[str, float]:
-  """Held-out metrics of the nets this config trains, exported to `directory` (module docstring)."""
+  """Held-out metrics of the nets this config trains, exported to `directory` (module docstring).
+
+  Each metric stands beside its chance row, the best constant answer on the same portraits or a
+  random one: `*_of_mean` predicts the held-out mean (coefficients, yaw and pitch, the landmark
+  shape), `parser/miou_of_mode` the per-pixel most frequent class, and
+  `identity/tar_at_far_1e-3_of_random` scores random unit embeddings (about the FAR itself).
+  """
   roles = trained_roles(config)
   predict = _evaluator(os.path.abspath(directory), roles)
   model = _face_model()
@@ -307,37 +330,48 @@ def evaluate(config, directory: str) -> dict[str, float]:
   for group, batch in enumerate(heldout_batches(config)):
     out = jax.device_get(predict(_images(batch)))
     if 'reconstructor' in roles:
-      for k, v in _reconstructor_metrics(out, batch).items():
-        rows[k].append(v)
+      rows['coeffs'].append(out['coeffs'])
+      rows['true_coeffs'].append(batch['coeffs'])
+      rows['yaw_pitch'].append(np.stack(geometry.yaw_pitch_from_camera(out['camera']), -1))
+      rows['true_yaw_pitch'].append(np.stack(geometry.yaw_pitch_from_camera(batch['camera']), -1))
+      rows['landmarks'].append(out['landmarks'])
+      rows['true_landmarks'].append(batch['landmarks'])
     if 'parser' in roles:
-      pred, true = out['parsing'], batch['parsing']
-      class_ids = np.arange(classes.NUM_CLASSES)[:, None, None, None]
-      rows['intersection'].append(np.sum((pred == class_ids) & (true == class_ids), axis=(1, 2, 3)))
-      rows['union'].append(np.sum((pred == class_ids) | (true == class_ids), axis=(1, 2, 3)))
+      rows['parsing'].append(out['parsing'])
+      rows['true_parsing'].append(batch['parsing'])
     if 'identity' in roles:
       rows['embedding'].append(out['embedding'])
       rows['identity'].append(batch['identity'] + group * config.batch_size)
     rows['portraits'].append(batch['image'].shape[0])
+  cat = {k: np.concatenate(v) for k, v in rows.items() if k != 'portraits'}
   results = {'heldout_portraits': int(np.sum(rows['portraits']))}
   if 'reconstructor' in roles:
-    cat = {k: np.concatenate(rows[k]) for k in ('coeffs', 'true_coeffs', 'yaw_pitch',
-                                                'true_yaw_pitch', 'nme')}
     pred, true = model.split_coeffs(cat['coeffs']), model.split_coeffs(cat['true_coeffs'])
     for factor in ('identity', 'expression', 'texture', 'gamma'):
       p, t = np.asarray(getattr(pred, factor)), np.asarray(getattr(true, factor))
       results[f'reconstructor/{factor}_mae'] = float(np.mean(np.abs(p - t)))
       results[f'reconstructor/{factor}_mae_of_mean'] = float(np.mean(np.abs(t - t.mean(0))))
-    pose_error = np.degrees(np.abs(cat['yaw_pitch'] - cat['true_yaw_pitch'])).mean(0)
-    results['reconstructor/yaw_error_degrees'] = float(pose_error[0])
-    results['reconstructor/pitch_error_degrees'] = float(pose_error[1])
-    results['reconstructor/landmark_nme'] = float(np.mean(cat['nme']))
+    true_pose = cat['true_yaw_pitch']
+    for answer, pose in (('', cat['yaw_pitch']), ('_of_mean', true_pose.mean(0))):
+      pose_error = np.degrees(np.abs(pose - true_pose)).mean(0)
+      results[f'reconstructor/yaw_error_degrees{answer}'] = float(pose_error[0])
+      results[f'reconstructor/pitch_error_degrees{answer}'] = float(pose_error[1])
+    true_landmarks = cat['true_landmarks']
+    results['reconstructor/landmark_nme'] = float(np.mean(_landmark_nme(cat['landmarks'],
+                                                                       true_landmarks)))
+    results['reconstructor/landmark_nme_of_mean'] = float(np.mean(_landmark_nme(
+        true_landmarks.mean(0), true_landmarks)))
   if 'parser' in roles:
-    intersection, union = np.sum(rows['intersection'], axis=0), np.sum(rows['union'], axis=0)
-    present = union > 0
-    results['parser/miou'] = float(np.mean(intersection[present] / union[present]))
+    true_parsing = cat['true_parsing']
+    counts = np.stack([np.sum(true_parsing == c, axis=0) for c in range(classes.NUM_CLASSES)])
+    results['parser/miou'] = _miou(*_class_overlaps(cat['parsing'], true_parsing))
+    results['parser/miou_of_mode'] = _miou(*_class_overlaps(np.argmax(counts, 0), true_parsing))
   if 'identity' in roles:
-    results['identity/tar_at_far_1e-3'] = verification_tar(np.concatenate(rows['embedding']),
-                                                           np.concatenate(rows['identity']), 1e-3)
+    embedding, identity = cat['embedding'], cat['identity']
+    results['identity/tar_at_far_1e-3'] = verification_tar(embedding, identity, 1e-3)
+    noise = np.random.default_rng(0).standard_normal(embedding.shape)
+    results['identity/tar_at_far_1e-3_of_random'] = verification_tar(
+        noise / np.linalg.norm(noise, axis=-1, keepdims=True), identity, 1e-3)
   return results
 
 
