@@ -50,6 +50,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=['faceshop_jax*', 'data_pipelines*', 'configs*']),
     package_data={
         'faceshop_jax.face_model': ['assets/*.npz', 'assets/*.md'],
+        'faceshop_jax.nerf': ['*.cc'],  # the tri-plane CPU kernels' source, built on first use
         'data_pipelines.prepare': ['assets/*.npz', 'assets/*.md'],
         'faceshop_jax.analysis': ['assets/*.md', 'assets/*/*/analysis.json',
                                   'assets/*/*/variables/*', 'assets/*/*/variables/*/*',

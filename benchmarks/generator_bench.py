@@ -23,6 +23,10 @@ each call data-parallel over them, the batch sharded and the parameters replicat
 mesh does with them): XLA:CPU runs one device's program with little parallelism outside its
 convolutions and matrix products, so a single device leaves a core idle through the renderer's
 chunk loop. A batch that N does not divide runs on one device.
+
+The renderer's tri-plane lookup and its gradient run the C++ CPU kernels of
+faceshop_jax/nerf/triplane_cpu.py ("triplane_kernel": true in each line); FACESHOP_TRIPLANE_KERNEL=0
+runs the pure-JAX gathers and scatter-adds instead, the ablation.
 """
 import argparse
 import json
@@ -40,6 +44,7 @@ from generator_cases import CASES  # pylint: disable=g-import-not-at-top,wrong-i
 
 from faceshop_jax import geometry  # pylint: disable=g-import-not-at-top,wrong-import-position
 from faceshop_jax import models  # pylint: disable=g-import-not-at-top,wrong-import-position
+from faceshop_jax.nerf import triplane_cpu  # pylint: disable=wrong-import-position
 
 
 
@@ -64,12 +69,12 @@ def torch_reference():
 
 
 def data_parallel(variables, z, camera, num_devices: int):
-  """The call's arguments placed on a ('data',) mesh of the first num_devices devices: z and camera
-  split along the batch, the variables replicated."""
+  """The mesh of the first num_devices devices, ('data',), and the call's arguments placed on it: z
+  and camera split along the batch, the variables replicated."""
   mesh = Mesh(np.array(jax.devices()[:num_devices]), ('data',))
   replicated, split = NamedSharding(mesh, P()), NamedSharding(mesh, P('data'))
-  return (jax.device_put(variables, replicated), jax.device_put(z, split),
-          jax.device_put(camera, split))
+  return mesh, (jax.device_put(variables, replicated), jax.device_put(z, split),
+                jax.device_put(camera, split))
 
 
 def measure(name, fn, args, batch, peak, runs, num_devices=1, **labels):
@@ -152,9 +157,11 @@ def main():
         z = jax.random.normal(jax.random.PRNGKey(batch), (batch, 512))
         camera = geometry.camera_from_yaw_pitch(jnp.zeros(batch), jnp.zeros(batch))
         num_devices = args.cpu_devices if batch % args.cpu_devices == 0 else 1
-        seconds = measure(f'{case}/{kind}', fn, data_parallel(variables, z, camera, num_devices),
-                          batch, peak, args.runs, num_devices,
-                          gradient='plain' if args.plain_gradient else 'split')
+        mesh, placed = data_parallel(variables, z, camera, num_devices)
+        with jax.set_mesh(mesh):  # as a stage's step runs (the tri-plane kernel needs it)
+          seconds = measure(f'{case}/{kind}', fn, placed, batch, peak, args.runs, num_devices,
+                            gradient='plain' if args.plain_gradient else 'split',
+                            triplane_kernel=triplane_cpu.kernels_available())
         if reference is not None:
           measure_torch(reference, case, kind, batch, seconds, args)
 

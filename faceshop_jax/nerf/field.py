@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import jax.numpy as jnp
 
-from faceshop_jax.nerf import triplane
+from faceshop_jax.nerf import triplane_cpu
 from faceshop_jax.nerf import volume
 
 # apply_decoder(decoder_variables, features [..., C], density_offset [...]) ->
@@ -49,24 +49,18 @@ class TriplaneField(volume.SplitField):
   density_offset_fn: Callable[[jnp.ndarray], jnp.ndarray] | None = None
 
   def __post_init__(self):
-    if self.aggregation not in triplane.AGGREGATIONS:
-      raise ValueError(f'Tri-plane aggregation is one of {triplane.AGGREGATIONS}; '
-                       f'got {self.aggregation!r}.')
+    triplane_cpu.scale_of(self.aggregation)  # raises for an unknown aggregation
 
   def lookup(self, tables, points):
     flat = points.reshape(points.shape[0], -1, 3)
-    features = triplane.aggregate(triplane.sample_triplanes(tables, flat, self.box_half_size),
-                                  self.aggregation)
+    features = triplane_cpu.lookup(tables, flat, self.box_half_size, self.aggregation)
     return features.reshape(points.shape[:-1] + features.shape[-1:])
 
   def add_lookup_transpose(self, tables_cotangent, points, looked_cotangent):
     flat = points.reshape(points.shape[0], -1, 3)
     cotangent = looked_cotangent.reshape(flat.shape[:2] + looked_cotangent.shape[-1:])
-    if self.aggregation == 'mean':
-      cotangent = cotangent / triplane.NUM_PLANES
-    per_plane = jnp.broadcast_to(cotangent[..., None, :], cotangent.shape[:2] + (
-        triplane.NUM_PLANES, cotangent.shape[-1]))
-    return triplane.scatter_triplanes_add(tables_cotangent, flat, per_plane, self.box_half_size)
+    return triplane_cpu.add_lookup_transpose(tables_cotangent, flat, cotangent, self.box_half_size,
+                                             self.aggregation)
 
   def decode(self, params, looked, points):
     offset = 0.0 if self.density_offset_fn is None else self.density_offset_fn(points)

@@ -139,12 +139,13 @@ class TrainStep:
     return self._programs[variant]
 
   def __call__(self, state, batch, variant=None):
-    if jax.process_count() == 1:
-      return self.jitted(variant)(state, batch)
-    if variant not in self._compiled:
-      self._compiled[variant] = self.jitted(variant).lower(state, batch).compile()
-      _wait_for_every_process(f'step variant {variant} compiled')
-    return self._compiled[variant](state, batch)
+    with jax.set_mesh(self._mesh):  # lets the tri-plane CPU kernel shard_map over 'data'
+      if jax.process_count() == 1:
+        return self.jitted(variant)(state, batch)
+      if variant not in self._compiled:
+        self._compiled[variant] = self.jitted(variant).lower(state, batch).compile()
+        _wait_for_every_process(f'step variant {variant} compiled')
+      return self._compiled[variant](state, batch)
 
 
 def make_train_step(config, stage: stage_lib.Stage, shardings, mesh) -> TrainStep:
