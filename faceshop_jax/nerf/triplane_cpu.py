@@ -5,8 +5,8 @@ scatter-add transpose one element at a time on one thread; the renderer's chunk 
 a training step there. `triplane_cpu.cc` does both as loops over points that read (or write) a
 texel's C channels contiguously, on XLA's intra-op thread pool. It is compiled from the package's
 own source the first time it is needed (g++, or $CXX; ≈ 5 s) into
-~/.cache/faceshop_jax/kernels (or $FACESHOP_KERNEL_CACHE), keyed by the source, jaxlib's version
-and the flags, and registered with jax.ffi.
+~/.cache/faceshop_jax/kernels (or $FACESHOP_KERNEL_CACHE), keyed by the source, jaxlib's version,
+the flags, the compiler and the host CPU, and registered with jax.ffi.
 
 `lookup` and `add_lookup_transpose` pick per call, at trace time: the kernel for float32 arrays
 lowered for the CPU, the pure-JAX functions otherwise (GPUs, TPUs, bfloat16, no C++ compiler, or
@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import pathlib
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -45,14 +46,31 @@ def _cache_dir() -> pathlib.Path:
   return pathlib.Path(os.environ.get('FACESHOP_KERNEL_CACHE', default))
 
 
+def host_cpu() -> str:
+  """The CPU that `-march=native` compiles for: /proc/cpuinfo's model name and feature flags where
+  there is one (Linux), else platform's processor name. Part of the kernel cache's key, so that a
+  home directory shared by machines with different CPUs never loads a library built for another."""
+  try:
+    with open('/proc/cpuinfo', encoding='utf-8') as f:
+      first = f.read().split('\n\n', 1)[0]
+  except OSError:
+    first = ''
+  fields = {key.strip(): value.strip() for key, value in
+            (line.split(':', 1) for line in first.splitlines() if ':' in line)}
+  named = ' '.join(fields.get(name, '') for name in ('model name', 'flags', 'Features')).strip()
+  return named or platform.processor() or platform.machine()
+
+
 def build(compiler: str | None = None) -> pathlib.Path:
-  """Compiles triplane_cpu.cc into the kernel cache (once per source, jaxlib and flags); returns
-  the shared library's path. Raises RuntimeError naming the problem if it cannot."""
+  """Compiles triplane_cpu.cc into the kernel cache (once per source, jaxlib, flags, compiler and
+  host CPU); returns the shared library's path. Raises RuntimeError naming the problem if it
+  cannot."""
   compiler = compiler or os.environ.get('CXX', 'g++')
   if shutil.which(compiler) is None:
     raise RuntimeError(f'No C++ compiler {compiler!r} on PATH (install g++, or set $CXX).')
   key = hashlib.sha256(b'\0'.join([SOURCE.read_bytes(), jaxlib.__version__.encode(),
-                                   ' '.join(FLAGS).encode(), compiler.encode()])).hexdigest()[:16]
+                                   ' '.join(FLAGS).encode(), compiler.encode(),
+                                   host_cpu().encode()])).hexdigest()[:16]
   library = _cache_dir() / f'triplane_cpu-{key}.so'
   if library.exists():
     return library

@@ -132,3 +132,11 @@ def test_the_kernels_build_from_the_package_source(monkeypatch, tmp_path):
   assert library.parent == tmp_path and library.suffix == '.so'
   assert [p.name for p in tmp_path.iterdir()] == [library.name]  # no scratch files left
   assert triplane_cpu.build() == library  # cached
+
+
+def test_a_different_host_cpu_builds_its_own_library(monkeypatch, tmp_path):
+  monkeypatch.setenv('FACESHOP_KERNEL_CACHE', str(tmp_path))
+  assert triplane_cpu.host_cpu()  # this machine names its CPU
+  library = triplane_cpu.build()
+  monkeypatch.setattr(triplane_cpu, 'host_cpu', lambda: 'another CPU with other flags')
+  assert triplane_cpu.build() != library  # -march=native code is never shared across CPUs
