@@ -66,9 +66,10 @@ def test_partners_differ_in_exactly_one_factor(config):
       assert same == (field not in fields[factor]), (factor, field)
 
 
-def test_every_disentangle_term_reaches_the_generator(config):
-  mesh = mesh_lib.make_mesh(1, jax.devices()[:1])
-  state, _ = loop.build_state(config, disentangle.STAGE, mesh)
+@pytest.fixture(scope='module')
+def terms_of(config):
+  """params -> disentangle_terms' (total, metrics) for 2 base samples, rendered by params."""
+  state, _ = loop.build_state(config, disentangle.STAGE, mesh_lib.make_mesh(1, jax.devices()[:1]))
   generator = gan.models.make_generator(config)
   controls = models.sample_controls(config, jax.random.PRNGKey(0), 2)
   camera = state.constants['samples_camera'][:2]
@@ -80,10 +81,37 @@ def test_every_disentangle_term_reaches_the_generator(config):
                                mutable=['stats'], rngs=gan._rngs(jax.random.PRNGKey(1)))  # pylint: disable=protected-access
       return out
     return disentangle.disentangle_terms(config, state, render(controls.z), controls, camera,
-                                         jax.random.PRNGKey(2), render)[1]
+                                         jax.random.PRNGKey(2), render)
 
-  term_gradients.assert_every_term_reaches(terms, state.params['generator'], disentangle.TERMS,
+  return terms, state.params['generator']
+
+
+def test_every_disentangle_term_reaches_the_generator(terms_of):
+  terms, params = terms_of
+  term_gradients.assert_every_term_reaches(lambda p: terms(p)[1], params, disentangle.TERMS,
                                            'disentangle')
+
+
+def test_the_base_is_read_once_by_each_analysis_net(terms_of, monkeypatch):
+  """L_dis reuses the base's identity embeddings, landmarks and 3DMM render from the imitation
+  terms: per base image, the identity net reads 4 images (base, guidance target, relit and
+  re-expressed partners), the reconstructor 2 (base, relit) and the rasterizer renders 2 faces."""
+  terms, params = terms_of
+  seen = {'identity_embeddings': 0, 'reconstruct': 0, 'render_face': 0}
+
+  def counted(module, name, images_arg):
+    original = getattr(module, name)
+
+    def wrapper(*args, **kwargs):
+      seen[name] += args[images_arg].shape[0] if images_arg is not None else 1
+      return original(*args, **kwargs)
+    monkeypatch.setattr(module, name, wrapper)
+
+  counted(disentangle.imitative, 'identity_embeddings', 2)
+  counted(disentangle.imitative, 'reconstruct', 2)
+  counted(face_model, 'render_face', None)
+  jax.eval_shape(terms, params)
+  assert seen == {'identity_embeddings': 4 * 2, 'reconstruct': 2 * 2, 'render_face': 2}
 
 
 def test_disentangle_step_on_8_devices_equals_1_device(config):

@@ -75,11 +75,12 @@ def partner_controls(config, controls: models.Controls, key) -> dict[str, models
 
 def disentangle_terms(config, state, out, controls, camera, key, render):
   """The imitative stage's terms on the base batch plus the weighted L_dis of its partners
-  (gan.train_step's generator_terms; `render(z)` generates the partners like the base)."""
-  key_imitation, key_partners = jax.random.split(key)
-  total, metrics = imitative.imitation_terms(config, state, out, controls, camera, key_imitation)
+  (gan.train_step's generator_terms; `render(z)` generates the partners like the base). The base's
+  identity embeddings, landmarks and 3DMM render are those its imitation terms took, held fixed."""
+  values, base = imitative.imitation_values(config, state, out, controls, camera)
+  total, metrics = imitative.weighted_imitation(config, state, values)
   model = face_model.load(config.data.face_model)
-  partners = partner_controls(config, controls, key_partners)
+  partners = partner_controls(config, controls, jax.random.split(key)[1])
   edits = {factor: render(partners[factor].z) for factor in PARTNERS}
   fixed = jax.lax.stop_gradient
   image, size = fixed(out['image']), out['image'].shape[1:3]
@@ -89,18 +90,15 @@ def disentangle_terms(config, state, out, controls, camera, key, render):
       return fixed(losses.nonface_probability(semantics, size))
     return fixed(losses.class_probability(semantics, class_ids, size))
 
-  # One pass of each analysis net over every image it reads.
-  batch = image.shape[0]
-  embeddings = jnp.split(imitative.identity_embeddings(config, state, jnp.concatenate(
-      [edits['illumination']['image'], edits['expression']['image'], image])), 3)
-  embedding_light, embedding_expression, embedding = (embeddings[0], embeddings[1],
-                                                      fixed(embeddings[2]))
-  landmarks = imitative.reconstruct(config, state, jnp.concatenate(
-      [edits['illumination']['image'], image])).landmarks
-  landmarks_light, landmarks_base = landmarks[:batch], fixed(landmarks[batch:])
+  # One pass of each analysis net over the partners it reads.
+  embedding_light, embedding_expression = jnp.split(imitative.identity_embeddings(
+      config, state, jnp.concatenate([edits['illumination']['image'],
+                                      edits['expression']['image']])), 2)
+  landmarks_light = imitative.reconstruct(config, state, edits['illumination']['image']).landmarks
+  embedding, landmarks_base = fixed(base['embedding']), fixed(base['landmarks'])
 
   expression = edits['expression']
-  render_base = face_model.render_face(model, controls.coeffs, camera, size)
+  render_base = base['render']
   render_edit = face_model.render_face(model, partners['expression'].coeffs, camera, size)
   flow = losses.expression_flow(render_edit, render_base, model.triangles,
                                 mask(expression['semantics'], classes.FACE))

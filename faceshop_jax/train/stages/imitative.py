@@ -89,10 +89,11 @@ def reconstruct(config, state, images: jax.Array) -> reconstructor_lib.Reconstru
   return reconstructor_lib.reconstruct_faces(net, face_model.load(config.data.face_model), images)
 
 
-def imitation_terms(config, state, out, controls, camera, key, render_fn=None):
-  """Weighted imitation losses of generated outputs `out` (TriPlaneGenerator's dict) of controls
-  (models.Controls) and their metrics (gan.train_step's generator_terms; render_fn is unused)."""
-  del key, render_fn
+def imitation_values(config, state, out, controls, camera):
+  """The unweighted imitation losses of generated outputs `out` (TriPlaneGenerator's dict) of
+  controls (models.Controls), and the readings of out['image'] they took, for other terms to reuse:
+  {'render': the 3DMM render of the controls (face_model.render_face), 'embedding': the identity
+  embeddings [B, D], 'landmarks': the reconstructed landmarks [B, L, 2]} (with their gradients)."""
   coeffs = controls.coeffs
   model = face_model.load(config.data.face_model)
   image = out['image']
@@ -115,12 +116,27 @@ def imitation_terms(config, state, out, controls, camera, key, render_fn=None):
                                                          model.split_coeffs(coeffs).gamma),
       'semantic': imitative_losses.semantic_loss(out['semantics'], parsed),
   }
+  readings = {'render': render, 'embedding': generated_embedding,
+              'landmarks': reconstruction.landmarks}
+  return values, readings
+
+
+def weighted_imitation(config, state, values):
+  """(Σ weight · phase · value over TERMS, {'imitation/<term>': value}) of imitation_values."""
   schedule = config.imitative
   on = imitative_losses.phase_weight(state.step, schedule.imitative_start)
   semantic_on = imitative_losses.phase_weight(state.step, schedule.semantic_start)
   total = sum(schedule.weights[name] * values[name] * (semantic_on if name == 'semantic' else on)
               for name in TERMS)
   return total, {f'imitation/{name}': value for name, value in values.items()}
+
+
+def imitation_terms(config, state, out, controls, camera, key, render_fn=None):
+  """Weighted imitation losses of generated outputs `out` of controls and their metrics
+  (gan.train_step's generator_terms; key and render_fn are unused)."""
+  del key, render_fn
+  return weighted_imitation(config, state, imitation_values(config, state, out, controls,
+                                                            camera)[0])
 
 
 def train_step(config, state, batch, key, variant: gan.Regularizers | None = None):
