@@ -6,7 +6,9 @@ r"""Inversion and pivotal tuning measured where the truth is known, and on a rea
 Held-out synthetic portraits (the world's renders from seeds no dataset uses, at the generator's
 size) are inverted (faceshop_jax.inversion). Printed per phase (the start, after the latent, after
 pivotal tuning), as medians over the portraits: PSNR, LPIPS and the identity similarity to the
-photo. Then each portrait gets an edit with the world's truth beside it: the inverted portrait's
+photo, beside the *chance* row: another held-out person's portrait scored against the photo (what
+an answer that ignores the photo scores; the exact photo itself, the ceiling, scores ∞ dB, LPIPS 0
+and identity 1). Then each portrait gets an edit with the world's truth beside it: the inverted portrait's
 expression set to jawOpen 0.8 (volume-blended), compared by LPIPS with the world's render of the
 same person with that expression; the *chance* row is the unedited inversion against the same
 edited truth (doing nothing), the *floor* the world's unedited render against it (how far the edit
@@ -73,9 +75,13 @@ def main():
   config = inversion.InversionConfig(latent_steps=args.latent_steps,
                                      tuning_steps=args.tuning_steps)
   os.makedirs(args.out, exist_ok=True)
-  rows, scores, edits, seconds = [], {'start': [], 'latent': [], 'tuned': []}, [], []
+  rows, edits, seconds = [], [], []
+  scores = {'chance: another person': [], 'start': [], 'latent': [], 'tuned': []}
   for index in range(args.portraits):
     target, target_edited = held_out(model, size, index)
+    someone_else, _ = held_out(model, size, args.portraits + index)
+    scores['chance: another person'].append(
+        inversion.scores(someone_else[None], target[None], judges))
     start, portrait, tuned, took = invert(bundle, target, judges, reconstructor, config)
     seconds.append(took)
     renders = {'start': edit.render(bundle, start).image[0],
