@@ -8,13 +8,14 @@ size) are inverted (faceshop_jax.inversion). Printed per phase (the start, after
 pivotal tuning), as medians over the portraits: PSNR, LPIPS and the identity similarity to the
 photo, beside the *chance* row: another held-out person's portrait scored against the photo (what
 an answer that ignores the photo scores; the exact photo itself, the ceiling, scores ∞ dB, LPIPS 0
-and identity 1). Then each portrait gets an edit with the world's truth beside it: the inverted portrait's
-expression set to jawOpen 0.8 (volume-blended), compared by LPIPS with the world's render of the
-same person with that expression; the *chance* row is the unedited inversion against the same
-edited truth (doing nothing), the *floor* the world's unedited render against it (how far the edit
-itself moves the picture). Also the time per portrait. With --astronaut, scikit-image's astronaut
-photo goes through the real-photo path (detection, landmarks, fit, alignment), is inverted, and
-OUT/astronaut.png shows the photo | the inversion | jawOpen 0.8 | a light from the left | yaw 0.4.
+and identity 1). Then each portrait gets an edit with the world's truth beside it: the inverted
+portrait's expression set to jawOpen 0.8 (volume-blended), compared by LPIPS with the world's
+render of the same person with that expression; the *chance* row is the unedited inversion
+against the same edited truth (doing nothing), the *floor* the world's unedited render against it
+(how far the edit itself moves the picture). Also the time per portrait. With --astronaut,
+scikit-image's astronaut photo goes through the real-photo path (detection, landmarks, fit,
+alignment), is inverted, and OUT/astronaut.png shows the photo | the inversion | jawOpen 0.8 |
+a light from the left | yaw 0.4.
 """
 import argparse
 import os
